@@ -1,0 +1,126 @@
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from captcha_ocr.crossval import RUN_COLUMNS, read_rows
+from captcha_ocr.crossval import main as crossval
+from captcha_ocr.data.datamodule import CaptchaDataModule
+from captcha_ocr.lightning_cli import CaptchaCLI
+
+from .conftest import draw_captcha, random_labels
+
+ROOT = Path(__file__).resolve().parents[1]
+SMOKE = str(ROOT / "configs" / "smoke.yaml")
+
+
+def test_fit_fast_dev_run_on_drawn_images(make_folder, tmp_path: Path) -> None:
+    folder = make_folder(random_labels(30))
+    cli = CaptchaCLI(
+        args=[
+            "fit",
+            "--config",
+            SMOKE,
+            f"--data.data_dir={folder}",
+            "--trainer.fast_dev_run=1",
+            f"--trainer.default_root_dir={tmp_path}",
+            f"--trainer.logger.init_args.save_dir={tmp_path}",
+        ],
+    )
+    assert cli.trainer.state.finished
+    assert cli.model.hparams.charset == cli.datamodule.charset  # linked, not written twice
+    assert "val/cer" in cli.trainer.callback_metrics
+
+
+def test_fit_then_test_through_main_on_real_images(real_data: Path, tmp_path: Path) -> None:
+    common = ["--config", SMOKE, f"--data.data_dir={real_data}", f"--trainer.logger.init_args.save_dir={tmp_path}"]
+    fit = subprocess.run(
+        [sys.executable, "main.py", "fit", *common, "--trainer.enable_progress_bar=false"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert fit.returncode == 0, fit.stderr[-3000:]
+    checkpoints = sorted(tmp_path.glob("smoke/version_0/checkpoints/best-*.ckpt"))
+    assert len(checkpoints) == 1
+    test = subprocess.run(
+        [sys.executable, "main.py", "test", *common, f"--ckpt_path={checkpoints[0]}", "--trainer.limit_test_batches=2"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert test.returncode == 0, test.stderr[-3000:]
+    for metric in ("test/cer", "test/seq_acc", "test/char_acc"):
+        assert metric in test.stdout
+
+
+def test_help_documents_model_and_data_arguments() -> None:
+    result = subprocess.run([sys.executable, "main.py", "fit", "--help"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0
+    for text in (
+        "--model.head",
+        "per-position cross-entropy",
+        "--data.fold",
+        "--data.val_fraction",
+        "Share of the train part held out for validation",
+    ):
+        assert text in " ".join(result.stdout.split())
+
+
+def test_prepare_data_downloads_and_unpacks_an_archive(tmp_path: Path) -> None:
+    labels = random_labels(6)
+    archive = tmp_path / "captcha_images_v2.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for label in labels:
+            draw_captcha(label).save(tmp_path / f"{label}.png")
+            zipped.write(tmp_path / f"{label}.png", f"captcha_images_v2/{label}.png")
+    target = tmp_path / "data" / "captcha_images_v2"
+    data = CaptchaDataModule(data_dir=str(target), download_url=archive.as_uri(), expected_files=6)
+    data.prepare_data()
+    assert sorted(p.stem for p in target.iterdir()) == labels
+    data.setup("fit")
+    assert len(data.dataset) == 6
+
+
+def test_prepare_data_fails_clearly(tmp_path: Path) -> None:
+    missing = CaptchaDataModule(data_dir=str(tmp_path / "d"), download_url=(tmp_path / "none.zip").as_uri())
+    with pytest.raises(RuntimeError, match="could not download the data"):
+        missing.prepare_data()
+    archive = tmp_path / "few.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        draw_captcha("226md").save(tmp_path / "226md.png")
+        zipped.write(tmp_path / "226md.png", "captcha_images_v2/226md.png")
+    short = CaptchaDataModule(data_dir=str(tmp_path / "d"), download_url=archive.as_uri(), expected_files=1040)
+    with pytest.raises(RuntimeError, match="held 1 images, expected 1040"):
+        short.prepare_data()
+    assert not (tmp_path / "d").exists()
+
+
+def test_crossval_records_runs_and_out_of_fold_predictions(make_folder, tmp_path: Path) -> None:
+    folder = make_folder(random_labels(30))
+    args = [
+        "--config",
+        SMOKE,
+        "--data_dir",
+        str(folder),
+        "--folds",
+        "0",
+        "3",
+        "--out",
+        str(tmp_path / "results"),
+        f"--trainer.logger.init_args.save_dir={tmp_path}",
+        "--trainer.max_epochs=1",
+    ]
+    crossval(args)
+    runs = read_rows(tmp_path / "results" / "smoke_cv.csv")
+    assert [(r["fold"], r["seed"]) for r in runs] == [("0", "0"), ("3", "0")]
+    assert set(RUN_COLUMNS) <= set(runs[0])
+    predictions = read_rows(tmp_path / "results" / "smoke_oof.csv")
+    assert len(predictions) == 12  # two test folds of 6 images each
+    assert {p["label"] for p in predictions} <= set(random_labels(30))
+    crossval(args)  # recorded runs are skipped, not repeated
+    assert len(read_rows(tmp_path / "results" / "smoke_cv.csv")) == 2

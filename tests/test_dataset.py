@@ -1,0 +1,119 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from captcha_ocr.data.dataset import BadSampleError, CaptchaDataset, label_from_name, list_image_files
+from captcha_ocr.tokenizer import Tokenizer
+
+from .conftest import draw_captcha
+
+
+def build(folder: Path, **kwargs) -> CaptchaDataset:
+    return CaptchaDataset(list_image_files(folder), Tokenizer(), 32, 128, **kwargs)
+
+
+def test_labels_come_from_file_names_and_images_are_resized(make_folder) -> None:
+    dataset = build(make_folder(["226md", "nnn2b", "bcdef"]))
+    assert dataset.labels == ["226md", "bcdef", "nnn2b"]  # sorted by name
+    image, target = dataset[0]
+    assert image.shape == (1, 32, 128) and image.dtype == torch.float32
+    assert 0 <= image.min() < 0.3 and 0.8 < image.max() <= 1  # dark text on light ground survives
+    assert Tokenizer().decode(target[None]) == ["226md"]
+
+
+@pytest.mark.parametrize(("stem", "label"), [("226md", "226md"), ("226md_1", "226md"), ("226md_12", "226md")])
+def test_numbered_suffix_is_not_part_of_the_label(stem: str, label: str) -> None:
+    assert label_from_name(Path(f"{stem}.png")) == label
+
+
+def test_real_data_set_builds_with_every_label(real_data: Path) -> None:
+    dataset = CaptchaDataset(list_image_files(real_data), Tokenizer(), 32, 128)
+    assert len(dataset) == 1040
+    assert dataset.images.shape == (1040, 1, 32, 128)
+    assert [f.stem for f in dataset.files] == dataset.labels
+
+
+def write_bad(folder: Path, case: str) -> Path:
+    if case == "zero_bytes":
+        path = folder / "2345y.png"
+        path.write_bytes(b"")
+    elif case == "truncated":
+        path = folder / "2345y.png"
+        draw_captcha("2345y").save(path)
+        path.write_bytes(path.read_bytes()[:200])
+    elif case == "random_bytes":
+        path = folder / "2345y.png"
+        path.write_bytes(os.urandom(500))
+    elif case == "text_as_png":
+        path = folder / "2345y.png"
+        path.write_text("not an image")
+    elif case == "folder_named_png":
+        path = folder / "2345y.png"
+        path.mkdir()
+    elif case == "wrong_suffix":
+        path = folder / "2345y.txt"
+        path.write_text("hello")
+    elif case == "bad_character":
+        path = folder / "2345A.png"
+        draw_captcha("2345A").save(path)
+    elif case == "wrong_length":
+        path = folder / "2345.png"
+        draw_captcha("2345").save(path)
+    return path
+
+
+BAD_CASES = {
+    "zero_bytes": "cannot be read as an image",
+    "truncated": "cannot be read as an image",
+    "random_bytes": "cannot be read as an image",
+    "text_as_png": "cannot be read as an image",
+    "folder_named_png": "is a folder",
+    "wrong_suffix": "not an image file",
+    "bad_character": "outside the charset: 'A'",
+    "wrong_length": "has 4 characters, expected 5",
+}
+
+
+@pytest.mark.parametrize(("case", "message"), BAD_CASES.items())
+def test_bad_file_fails_at_build_time_naming_file_and_problem(make_folder, case: str, message: str) -> None:
+    folder = make_folder(["226md", "bcdef"])
+    bad = write_bad(folder, case)
+    with pytest.raises(BadSampleError, match=message) as error:
+        build(folder)
+    assert str(bad) in str(error.value)
+
+
+def test_bad_files_can_be_skipped_with_a_warning_naming_each(make_folder) -> None:
+    folder = make_folder(["226md", "bcdef"])
+    bad = [write_bad(folder, "wrong_length"), write_bad(folder, "bad_character")]
+    with pytest.warns(UserWarning, match="skipped 2 bad file") as record:
+        dataset = build(folder, skip_bad_files=True)
+    assert dataset.labels == ["226md", "bcdef"]
+    assert all(str(path) in str(record[0].message) for path in bad)
+
+
+def test_missing_and_empty_folders_are_named(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        list_image_files(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="empty"):
+        list_image_files(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "CMYK", "I;16"])
+def test_any_image_mode_becomes_the_same_grey_input(make_folder, mode: str) -> None:
+    folder = make_folder([])
+    source = draw_captcha("226md", mode="L")
+    if mode == "I;16":  # 16-bit grey spans 0-65535
+        converted = Image.fromarray(np.asarray(source).astype(np.uint16) * 257)
+    else:
+        converted = source.convert(mode)
+    converted.save(folder / ("226md.jpg" if mode == "CMYK" else "226md.png"))
+    image, _ = build(folder)[0]
+    reference, _ = build(make_folder(["226md"], name="reference"))[0]
+    tolerance = 0.08 if mode in ("P", "CMYK") else 0.01  # palette and JPEG are lossy
+    assert (image - reference).abs().mean() < tolerance
