@@ -1,11 +1,9 @@
-"""Turning image files of any size and mode into the model's grey-scale input."""
+"""Turning image files of any size and mode into the model's grey-scale input (no torch needed)."""
 
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
-from torch import Tensor
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -30,7 +28,7 @@ def to_grey(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
-def load_image(source: str | Path | Image.Image, height: int, width: int) -> Tensor:
+def load_image(source: str | Path | Image.Image, height: int, width: int) -> np.ndarray:
     """Read, grey-scale and resize one image.
 
     Args:
@@ -39,7 +37,7 @@ def load_image(source: str | Path | Image.Image, height: int, width: int) -> Ten
         width: Output width in pixels.
 
     Returns:
-        uint8 tensor of shape (1, height, width).
+        uint8 array of shape (1, height, width).
 
     Raises:
         OSError: The file cannot be read or is not a complete image (Pillow's own message).
@@ -51,4 +49,4 @@ def load_image(source: str | Path | Image.Image, height: int, width: int) -> Ten
             opened.load()
             image = opened.copy()
     grey = to_grey(image).resize((width, height), Image.Resampling.BILINEAR)
-    return torch.from_numpy(np.array(grey, dtype=np.uint8)).unsqueeze(0)
+    return np.array(grey, dtype=np.uint8)[None]

@@ -3,6 +3,7 @@
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
+from captcha_ocr.callbacks import PredictionWriter
 from captcha_ocr.data.datamodule import CaptchaDataModule
 from captcha_ocr.system import CaptchaSystem
 
@@ -12,7 +13,8 @@ class CaptchaCLI(LightningCLI):
 
     The charset, label lengths and input size are set once, on the data, and linked into the model. A
     ``ModelCheckpoint`` keeps the checkpoint with the best validation CER (ties broken by
-    validation loss) and the last one.
+    validation loss) and the last one; ``predict`` writes its CSV through a ``PredictionWriter``
+    (``--prediction_writer.output``).
     """
 
     def __init__(self, **kwargs) -> None:
@@ -23,6 +25,7 @@ class CaptchaCLI(LightningCLI):
         for name in ("charset", "min_length", "max_length", "height", "width"):
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(PredictionWriter, "prediction_writer")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/selection",

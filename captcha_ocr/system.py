@@ -6,13 +6,14 @@ from typing import Literal
 
 import lightning.pytorch as pl
 import torch
-import torch.nn.functional as F
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
 from torch.optim.lr_scheduler import LambdaLR, OneCycleLR
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.text import CharErrorRate
 
+from captcha_ocr.decoding import greedy_decode
+from captcha_ocr.losses import sequence_loss
 from captcha_ocr.model import CaptchaNet, Head
 from captcha_ocr.tokenizer import DEFAULT_CHARSET, Tokenizer
 
@@ -115,40 +116,13 @@ class CaptchaSystem(pl.LightningModule):
 
     def loss(self, logits: Tensor, targets: Tensor, reduction: str = "mean") -> Tensor:
         """Loss of logits against padded target ids (B, L); ``reduction="none"`` gives (B,)."""
-        lengths = (targets != self.tokenizer.pad_id).sum(dim=1)  # (B,)
-        if self.hparams.head == "ctc":
-            log_probs = logits.log_softmax(dim=-1).transpose(0, 1)  # (T, B, C)
-            input_lengths = torch.full_like(lengths, log_probs.size(0))
-            losses = F.ctc_loss(
-                log_probs, targets, input_lengths, lengths, self.tokenizer.pad_id, reduction="none", zero_infinity=True
-            )  # (B,)
-            return losses.mean() if reduction == "mean" else losses
-        # Per-position cross-entropy over the characters and the one end class after them;
-        # positions past the end carry no information and are ignored.
-        B, L, C = logits.shape
-        positions = torch.arange(L, device=targets.device)
-        masked = targets.masked_fill(positions > lengths[:, None], -100)  # (B, L)
-        losses = F.cross_entropy(
-            logits.reshape(B * L, C),
-            masked.reshape(B * L),
-            ignore_index=-100,
-            reduction="none",
-            label_smoothing=self.hparams.label_smoothing,
-        ).view(B, L)
-        if reduction == "mean":
-            return losses.sum() / (masked != -100).sum()
-        return losses.sum(dim=1) / (masked != -100).sum(dim=1)
+        hp = self.hparams
+        return sequence_loss(logits, targets, hp.head, self.tokenizer.pad_id, hp.label_smoothing, reduction)
 
     def decode(self, logits: Tensor) -> Prediction:
         """Greedy decoding of logits into texts and their confidences."""
-        probs, ids = logits.softmax(dim=-1).max(dim=-1)  # (B, L) or (B, T)
-        if self.hparams.head == "ctc":
-            return Prediction(self.tokenizer.decode_ctc(ids), probs.prod(dim=1))
-        # A position's probability counts up to and including the end class that closes the text.
-        positions = torch.arange(ids.size(1), device=ids.device)
-        ends = torch.where(ids == self.tokenizer.pad_id, positions, ids.size(1)).min(dim=1).values  # (B,)
-        used = positions[None, :] <= ends[:, None]
-        return Prediction(self.tokenizer.decode(ids), probs.where(used, torch.ones_like(probs)).prod(dim=1))
+        texts, confidences = greedy_decode(logits.detach().float().cpu().numpy(), self.tokenizer, self.hparams.head)
+        return Prediction(texts, torch.from_numpy(confidences))
 
     def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
         images, targets = batch

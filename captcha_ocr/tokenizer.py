@@ -1,9 +1,8 @@
-"""Every mapping between captcha text and class ids lives here."""
+"""Every mapping between captcha text and class ids lives here (numpy only, no torch)."""
 
 from collections.abc import Sequence
 
-import torch
-from torch import Tensor
+import numpy as np
 
 DEFAULT_CHARSET = "2345678bcdefgmnpwxy"
 
@@ -53,27 +52,27 @@ class Tokenizer:
             )
             raise ValueError(f"label {label!r} has {len(label)} characters, expected {wanted}")
 
-    def encode(self, labels: Sequence[str]) -> Tensor:
+    def encode(self, labels: Sequence[str]) -> np.ndarray:
         """Encode labels as ids, padded with ``pad_id`` to ``max_length``.
 
         Returns:
-            Long tensor of shape (B, max_length).
+            int64 array of shape (B, max_length).
         """
-        ids = torch.full((len(labels), self.max_length), self.pad_id, dtype=torch.long)
+        ids = np.full((len(labels), self.max_length), self.pad_id, dtype=np.int64)
         for row, label in enumerate(labels):
             self.check(label)
-            ids[row, : len(label)] = torch.tensor([self._stoi[c] for c in label])
+            ids[row, : len(label)] = [self._stoi[c] for c in label]
         return ids
 
-    def decode(self, ids: Tensor) -> list[str]:
-        """Decode per-position ids (B, L): each string ends at its first padding id."""
+    def decode(self, ids: np.ndarray) -> list[str]:
+        """Decode per-position ids (B, L), an array or tensor: each string ends at its first padding id."""
         texts = []
         for row in ids.tolist():
             end = row.index(self.pad_id) if self.pad_id in row else len(row)
             texts.append("".join(self._itos[i] for i in row[:end]))
         return texts
 
-    def decode_ctc(self, ids: Tensor) -> list[str]:
+    def decode_ctc(self, ids: np.ndarray) -> list[str]:
         """Decode greedy CTC paths (B, T): merge repeats, then drop blanks."""
         texts = []
         for row in ids.tolist():

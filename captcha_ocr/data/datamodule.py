@@ -50,6 +50,8 @@ class CaptchaDataModule(pl.LightningDataModule):
         download_url: Zip archive to fetch into ``data_dir`` when the folder does not exist;
             empty to never download.
         expected_files: Number of valid images the download must yield (0: any number).
+        predict_dir: Folder of images for ``predict`` (names need not be labels); default: the
+            test part of the fold.
     """
 
     def __init__(
@@ -74,6 +76,7 @@ class CaptchaDataModule(pl.LightningDataModule):
         skip_bad_files: bool = False,
         download_url: str = CAPTCHA_IMAGES_V2_URL,
         expected_files: int = 0,
+        predict_dir: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -83,6 +86,7 @@ class CaptchaDataModule(pl.LightningDataModule):
         self.augmentation = RandomAffine(max_shift, max_rotation, max_scale) if augment else None
         self.dataset: CaptchaDataset | None = None
         self.split: Split | None = None
+        self.predict_dataset: CaptchaDataset | None = None
 
     @property
     def charset(self) -> str:
@@ -99,7 +103,8 @@ class CaptchaDataModule(pl.LightningDataModule):
     def prepare_data(self) -> None:
         """Download and unpack the archive when ``data_dir`` does not exist yet."""
         target = Path(self.hparams.data_dir)
-        if target.exists() or not self.hparams.download_url:
+        predicting_elsewhere = self.hparams.predict_dir and self.trainer is not None and self.trainer.predicting
+        if target.exists() or not self.hparams.download_url or predicting_elsewhere:
             return
         download_folder(self.hparams.download_url, target)
         count = sum(1 for p in list_image_files(target) if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -112,9 +117,15 @@ class CaptchaDataModule(pl.LightningDataModule):
             )
 
     def setup(self, stage: str) -> None:
+        hp = self.hparams
+        if stage == "predict" and hp.predict_dir:
+            files = list_image_files(hp.predict_dir)
+            self.predict_dataset = CaptchaDataset(
+                files, self.tokenizer, hp.height, hp.width, skip_bad_files=hp.skip_bad_files, labelled=False
+            )
+            return
         if self.dataset is not None:
             return
-        hp = self.hparams
         files = list_image_files(hp.data_dir)
         self.dataset = CaptchaDataset(files, self.tokenizer, hp.height, hp.width, hp.label_pattern, hp.skip_bad_files)
         self.split = fold_split(len(self.dataset), hp.fold, hp.num_folds, hp.val_fraction, hp.split_seed)
@@ -139,17 +150,26 @@ class CaptchaDataModule(pl.LightningDataModule):
         return self._loader(self.split.test, shuffle=False)
 
     def predict_dataloader(self) -> DataLoader:
-        return self.test_dataloader()
+        if self.predict_dataset is None:
+            return self.test_dataloader()
+        return DataLoader(
+            self.predict_dataset, batch_size=self.hparams.batch_size, num_workers=self.hparams.num_workers
+        )
+
+    @property
+    def predict_files(self) -> list[Path]:
+        """The files ``predict`` reads, in loader order."""
+        return self.predict_dataset.files if self.predict_dataset is not None else self.files("test")
 
     def files(self, part: str) -> list[Path]:
         """The files of ``part`` ("train", "val" or "test"), in loader order when not shuffled."""
         return [self.dataset.files[i] for i in getattr(self.split, part)]
 
-    def on_after_batch_transfer(self, batch: tuple[Tensor, Tensor], dataloader_idx: int) -> tuple[Tensor, Tensor]:
+    def on_after_batch_transfer(self, batch: tuple[Tensor, Tensor] | Tensor, dataloader_idx: int):
+        if self.augmentation is None or self.trainer is None or not self.trainer.training:
+            return batch
         images, targets = batch
-        if self.augmentation is not None and self.trainer is not None and self.trainer.training:
-            images = self.augmentation(images)
-        return images, targets
+        return self.augmentation(images), targets
 
 
 def download_folder(url: str, target: Path) -> None:

@@ -59,6 +59,8 @@ class CaptchaDataset(Dataset):
         label_pattern: Regex with a ``label`` group, matched against the whole file stem.
         skip_bad_files: Leave out bad files with a warning naming each (and a count) instead of
             raising on the first.
+        labelled: Whether file names are labels. An unlabelled dataset (images to read) yields
+            images alone.
 
     Raises:
         BadSampleError: A file is not a readable image or its name is not a valid label.
@@ -72,14 +74,16 @@ class CaptchaDataset(Dataset):
         width: int,
         label_pattern: str = DEFAULT_LABEL_PATTERN,
         skip_bad_files: bool = False,
+        labelled: bool = True,
     ) -> None:
+        self.labelled = labelled
         self.files: list[Path] = []
         self.labels: list[str] = []
         images: list[Tensor] = []
         skipped: list[str] = []
         for path in files:
             try:
-                label, image = self._read(path, tokenizer, height, width, label_pattern)
+                label, image = self._read(path, tokenizer if labelled else None, height, width, label_pattern)
             except BadSampleError as error:
                 if not skip_bad_files:
                     raise
@@ -93,21 +97,23 @@ class CaptchaDataset(Dataset):
         if not images:
             raise ValueError("no valid images to build a dataset from")
         self.images = torch.stack(images)  # (N, 1, H, W) uint8
-        self.targets = tokenizer.encode(self.labels)  # (N, max_length)
+        self.targets = torch.from_numpy(tokenizer.encode(self.labels)) if labelled else None  # (N, max_length)
 
     @staticmethod
-    def _read(path: Path, tokenizer: Tokenizer, height: int, width: int, pattern: str) -> tuple[str, Tensor]:
+    def _read(path: Path, tokenizer: Tokenizer | None, height: int, width: int, pattern: str) -> tuple[str, Tensor]:
         if path.is_dir():
             raise BadSampleError(f"{path}: is a folder, not an image file")
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             raise BadSampleError(f"{path}: not an image file (suffix {path.suffix!r})")
+        label = ""
+        if tokenizer is not None:
+            try:
+                label = label_from_name(path, pattern)
+                tokenizer.check(label)
+            except ValueError as error:
+                raise BadSampleError(f"{path}: invalid label: {error}") from None
         try:
-            label = label_from_name(path, pattern)
-            tokenizer.check(label)
-        except ValueError as error:
-            raise BadSampleError(f"{path}: invalid label: {error}") from None
-        try:
-            image = load_image(path, height, width)
+            image = torch.from_numpy(load_image(path, height, width))
         except (OSError, ValueError) as error:  # Pillow: unreadable, truncated or not an image
             raise BadSampleError(f"{path}: cannot be read as an image: {error}") from None
         return label, image
@@ -115,6 +121,7 @@ class CaptchaDataset(Dataset):
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        """Returns the image as floats in [0, 1], shape (1, H, W), and its target ids (L,)."""
-        return self.images[index].float().div_(255), self.targets[index]
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor] | Tensor:
+        """The image as floats in [0, 1], shape (1, H, W), and, if labelled, its target ids (L,)."""
+        image = self.images[index].float().div_(255)
+        return (image, self.targets[index]) if self.labelled else image
