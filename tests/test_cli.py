@@ -1,3 +1,4 @@
+import csv
 import subprocess
 import sys
 import zipfile
@@ -32,6 +33,56 @@ def test_fit_fast_dev_run_on_drawn_images(make_folder, tmp_path: Path) -> None:
     assert cli.trainer.state.finished
     assert cli.model.hparams.charset == cli.datamodule.charset  # linked, not written twice
     assert "val/cer" in cli.trainer.callback_metrics
+
+
+def test_tensorboard_gets_error_figures_and_hparams(make_folder, tmp_path: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    folder = make_folder(random_labels(30))
+    cli = CaptchaCLI(
+        args=["fit", "--config", SMOKE, f"--data.data_dir={folder}", "--trainer.max_epochs=1",
+              f"--trainer.logger.init_args.save_dir={tmp_path}", "--trainer.enable_progress_bar=false"],
+    )  # fmt: skip
+    events = EventAccumulator(cli.trainer.logger.log_dir, size_guidance={"images": 0})
+    events.Reload()
+    assert {"val/worst_images", "val/confusions"} <= set(events.Tags()["images"])
+    assert {"val/cer", "val/seq_acc", "val/char_acc", "train/loss_epoch", "hp/val/cer"} <= set(events.Tags()["scalars"])
+
+
+def test_predict_writes_csv_for_a_folder(make_folder, tmp_path: Path) -> None:
+    folder = make_folder(random_labels(30))
+    fit = CaptchaCLI(
+        args=[
+            "fit",
+            "--config",
+            SMOKE,
+            f"--data.data_dir={folder}",
+            "--trainer.max_epochs=1",
+            f"--trainer.logger.init_args.save_dir={tmp_path}",
+            "--trainer.enable_progress_bar=false",
+        ]
+    )
+    unlabelled = tmp_path / "unlabelled"
+    unlabelled.mkdir()
+    for name in ("first", "second", "third"):
+        draw_captcha("226md").save(unlabelled / f"{name}.png")
+    output = tmp_path / "predictions.csv"
+    CaptchaCLI(
+        args=[
+            "predict",
+            "--config",
+            SMOKE,
+            f"--data.data_dir={folder}",
+            f"--data.predict_dir={unlabelled}",
+            f"--ckpt_path={fit.trainer.checkpoint_callback.best_model_path}",
+            f"--prediction_writer.output={output}",
+            f"--trainer.logger.init_args.save_dir={tmp_path}",
+        ]
+    )
+    with output.open() as file:
+        rows = list(csv.DictReader(file))
+    assert [Path(r["file"]).name for r in rows] == ["first.png", "second.png", "third.png"]
+    assert all(0 <= float(r["confidence"]) <= 1 for r in rows)
 
 
 def test_fit_then_test_through_main_on_real_images(real_data: Path, tmp_path: Path) -> None:

@@ -1,0 +1,75 @@
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from captcha_ocr.analysis import (
+    ImageResult,
+    confusion_matrix,
+    confusions,
+    error_rate_by_character,
+    error_rate_by_position,
+    read_predictions,
+    summary,
+    worst,
+)
+from captcha_ocr.report import write_report
+
+from .conftest import draw_captcha
+
+RESULTS = [
+    ImageResult("226md.png", "226md", "226md", 0.01, 0.99),
+    ImageResult("ep85x.png", "ep85x", "cp85x", 2.0, 0.3),  # one substitution at the first position
+    ImageResult("nnn2b.png", "nnn2b", "nn2b", 1.5, 0.2),  # one n lost: positions 3-5 shift
+    ImageResult("bcdef.png", "bcdef", "bcdef", 0.5, 0.8),
+]
+
+
+def test_cer_and_worst_images() -> None:
+    assert [r.cer for r in RESULTS] == pytest.approx([0, 0.2, 0.2, 0])
+    assert [r.file for r in worst(RESULTS, 2, by="loss")] == ["ep85x.png", "nnn2b.png"]
+    assert [r.file for r in worst(RESULTS, 3, by="cer")] == ["ep85x.png", "nnn2b.png", "bcdef.png"]
+
+
+def test_confusions_by_position() -> None:
+    # nnn2b vs nn2b: third position n->2, fourth 2->b, fifth b->∅ (missing)
+    assert confusions(RESULTS) == {("e", "c"): 1, ("n", "2"): 1, ("2", "b"): 1, ("b", "∅"): 1}
+    matrix = confusion_matrix(RESULTS, "2345678bcdefgmnpwxy")
+    assert matrix.sum() == 20  # every position of every image
+    assert np.trace(matrix) == 16
+
+
+def test_error_rates_by_position_and_character() -> None:
+    assert error_rate_by_position(RESULTS) == pytest.approx({0: 0.25, 1: 0, 2: 0.25, 3: 0.25, 4: 0.25})
+    by_character = error_rate_by_character(RESULTS)
+    assert by_character["e"] == pytest.approx(1 / 2)  # wrong in ep85x, right in bcdef
+    assert by_character["n"] == pytest.approx(1 / 3)  # three n in nnn2b, the third is wrong
+    assert by_character["6"] == 0
+
+
+def test_summary_counts() -> None:
+    numbers = summary(RESULTS)
+    assert numbers["cer"] == pytest.approx(2 / 20)
+    assert numbers["seq_acc"] == 0.5
+    assert (numbers["wrong_images"], numbers["wrong_characters"]) == (2, 4)
+
+
+def test_report_writes_tables_and_figures(tmp_path: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    for r in RESULTS:
+        draw_captcha(r.label).save(images / r.file)
+    oof = tmp_path / "oof.csv"
+    with oof.open("w", newline="") as file:
+        writer = csv.DictWriter(file, ["config", "fold", "seed", "file", "label", "prediction", "confidence", "loss"])
+        writer.writeheader()
+        for r in RESULTS:
+            writer.writerow({"config": "c", "fold": 0, "seed": 0, "file": r.file, "label": r.label,
+                             "prediction": r.prediction, "confidence": r.confidence, "loss": r.loss})  # fmt: skip
+    numbers = write_report(read_predictions(oof), images, tmp_path / "report", "2345678bcdefgmnpwxy", k=3)
+    assert numbers["wrong_images"] == 2
+    written = {p.name for p in (tmp_path / "report").iterdir()}
+    assert {"worst_by_loss.png", "confusion_matrix.png", "error_rates.png", "confusions.csv"} <= written
+    with (tmp_path / "report" / "worst_by_loss.csv").open() as file:
+        assert [row["file"] for row in csv.DictReader(file)] == ["ep85x.png", "nnn2b.png", "bcdef.png"]
