@@ -6,6 +6,7 @@ captcha-ocr cv --config configs/crnn.yaml --data_dir DIR      (see captcha_ocr.c
 """
 
 import argparse
+import importlib
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from captcha_ocr.images import IMAGE_SUFFIXES
 
+DELEGATED = {"cv": "captcha_ocr.crossval", "report": "captcha_ocr.report", "synth": "captcha_ocr.synth"}
 PROGRESS_THRESHOLD = 200  # show a progress bar from this many images on
 
 
@@ -85,22 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
     exporting.add_argument("--checkpoint", help="Lightning checkpoint or .pt weights; default: the shipped model")
     exporting.set_defaults(run=export)
 
-    commands.add_parser("cv", help="cross-validate a config over folds and seeds (cv --help)", add_help=False)
-    commands.add_parser("report", help="error-analysis tables and figures (report --help)", add_help=False)
+    for name, text in (
+        ("cv", "cross-validate a config over folds and seeds"),
+        ("report", "error-analysis tables and figures"),
+        ("synth", "draw a labelled synthetic set"),
+    ):
+        commands.add_parser(name, help=f"{text} ({name} --help)", add_help=False)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["cv"]:
-        from captcha_ocr.crossval import main as crossval
-
-        crossval(argv[1:])
-        return 0
-    if argv[:1] == ["report"]:
-        from captcha_ocr.report import main as report
-
-        report(argv[1:])
+    if argv[:1] and argv[0] in DELEGATED:
+        module = importlib.import_module(DELEGATED[argv[0]])
+        module.main(argv[1:])
         return 0
     args = build_parser().parse_args(argv)
     return args.run(args)

@@ -11,9 +11,16 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 
 from captcha_ocr.data.augment import RandomAffine
-from captcha_ocr.data.dataset import DEFAULT_LABEL_PATTERN, CaptchaDataset, list_image_files
+from captcha_ocr.data.dataset import (
+    DEFAULT_LABEL_PATTERN,
+    CaptchaDataset,
+    label_from_name,
+    list_image_files,
+    read_labels_csv,
+)
 from captcha_ocr.data.split import Split, fold_split
 from captcha_ocr.images import IMAGE_SUFFIXES
+from captcha_ocr.synth import synthesize
 from captcha_ocr.tokenizer import DEFAULT_CHARSET, Tokenizer
 
 CAPTCHA_IMAGES_V2_URL = "https://github.com/AakashKumarNain/CaptchaCracker/raw/master/captcha_images_v2.zip"
@@ -28,7 +35,8 @@ class CaptchaDataModule(pl.LightningDataModule):
 
     Args:
         data_dir: Folder of images named after their text (``226md.png``).
-        charset: Characters a label may contain.
+        charset: Characters a label may contain, or ``auto``: the sorted characters of the
+            folder's labels. The model stores it, so prediction decodes with the same table.
         min_length: Shortest label.
         max_length: Longest label.
         height: Model input height; every image is resized to ``height`` x ``width``.
@@ -52,6 +60,10 @@ class CaptchaDataModule(pl.LightningDataModule):
         expected_files: Number of valid images the download must yield (0: any number).
         predict_dir: Folder of images for ``predict`` (names need not be labels); default: the
             test part of the fold.
+        labels_csv: A ``file,label`` CSV (file names relative to ``data_dir``) to take labels from
+            instead of file names.
+        synthetic_size: When ``data_dir`` does not exist, draw this many synthetic captchas
+            there (``captcha`` package, seeded by ``split_seed``) instead of downloading.
     """
 
     def __init__(
@@ -77,9 +89,17 @@ class CaptchaDataModule(pl.LightningDataModule):
         download_url: str = CAPTCHA_IMAGES_V2_URL,
         expected_files: int = 0,
         predict_dir: str | None = None,
+        labels_csv: str | None = None,
+        synthetic_size: int = 0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        labels = read_labels_csv(labels_csv) if labels_csv else None
+        if charset == "auto":
+            charset = charset_of_labels(data_dir, label_pattern, labels)
+        # The charset is stored resolved (never "auto"), as the model stores it.
+        self.save_hyperparameters(ignore="charset")
+        self.hparams.charset = charset
+        self.labels = labels
         self.tokenizer = Tokenizer(charset, min_length, max_length)
         self.height = height
         self.width = width
@@ -104,7 +124,14 @@ class CaptchaDataModule(pl.LightningDataModule):
         """Download and unpack the archive when ``data_dir`` does not exist yet."""
         target = Path(self.hparams.data_dir)
         predicting_elsewhere = self.hparams.predict_dir and self.trainer is not None and self.trainer.predicting
-        if target.exists() or not self.hparams.download_url or predicting_elsewhere:
+        if target.exists() or predicting_elsewhere:
+            return
+        if self.hparams.synthetic_size:
+            tokenizer = self.tokenizer
+            synthesize(target, self.hparams.synthetic_size, tokenizer.charset, tokenizer.min_length,
+                       tokenizer.max_length, seed=self.hparams.split_seed)  # fmt: skip
+            return
+        if not self.hparams.download_url:
             return
         download_folder(self.hparams.download_url, target)
         count = sum(1 for p in list_image_files(target) if p.suffix.lower() in IMAGE_SUFFIXES)
@@ -127,7 +154,11 @@ class CaptchaDataModule(pl.LightningDataModule):
         if self.dataset is not None:
             return
         files = list_image_files(hp.data_dir)
-        self.dataset = CaptchaDataset(files, self.tokenizer, hp.height, hp.width, hp.label_pattern, hp.skip_bad_files)
+        if hp.labels_csv:
+            files = [f for f in files if f.resolve() != Path(hp.labels_csv).resolve()]
+        self.dataset = CaptchaDataset(
+            files, self.tokenizer, hp.height, hp.width, hp.label_pattern, hp.skip_bad_files, labels=self.labels
+        )
         self.split = fold_split(len(self.dataset), hp.fold, hp.num_folds, hp.val_fraction, hp.split_seed)
 
     def _loader(self, indices: list[int], shuffle: bool) -> DataLoader:
@@ -170,6 +201,16 @@ class CaptchaDataModule(pl.LightningDataModule):
             return batch
         images, targets = batch
         return self.augmentation(images), targets
+
+
+def charset_of_labels(data_dir: str, label_pattern: str, labels: dict[str, str] | None = None) -> str:
+    """The sorted characters of a folder's labels: from ``labels`` if given, else from file names."""
+    if labels is None:
+        files = [p for p in list_image_files(data_dir) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        texts = [label_from_name(p, label_pattern) for p in files]
+    else:
+        texts = list(labels.values())
+    return "".join(sorted(set("".join(texts))))
 
 
 def download_folder(url: str, target: Path) -> None:

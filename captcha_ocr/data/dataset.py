@@ -1,5 +1,6 @@
 """A folder of captcha images, labelled by file name, decoded once into memory."""
 
+import csv
 import re
 import warnings
 from collections.abc import Sequence
@@ -45,6 +46,15 @@ def label_from_name(path: Path, pattern: str = DEFAULT_LABEL_PATTERN) -> str:
     return match.group("label")
 
 
+def read_labels_csv(path: str | Path) -> dict[str, str]:
+    """``file,label`` rows (a header row naming them is required) as {file name: label}."""
+    with Path(path).open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    if rows and not {"file", "label"} <= set(rows[0]):
+        raise ValueError(f"{path}: needs the columns file,label, found {','.join(rows[0])}")
+    return {row["file"]: row["label"] for row in rows}
+
+
 class CaptchaDataset(Dataset):
     """Captcha images held in memory as one uint8 tensor, with their labels.
 
@@ -59,8 +69,9 @@ class CaptchaDataset(Dataset):
         label_pattern: Regex with a ``label`` group, matched against the whole file stem.
         skip_bad_files: Leave out bad files with a warning naming each (and a count) instead of
             raising on the first.
-        labelled: Whether file names are labels. An unlabelled dataset (images to read) yields
+        labelled: Whether the images have labels. An unlabelled dataset (images to read) yields
             images alone.
+        labels: Labels by file name (from a CSV); default: labels from the names by ``label_pattern``.
 
     Raises:
         BadSampleError: A file is not a readable image or its name is not a valid label.
@@ -75,6 +86,7 @@ class CaptchaDataset(Dataset):
         label_pattern: str = DEFAULT_LABEL_PATTERN,
         skip_bad_files: bool = False,
         labelled: bool = True,
+        labels: dict[str, str] | None = None,
     ) -> None:
         self.labelled = labelled
         self.files: list[Path] = []
@@ -83,7 +95,7 @@ class CaptchaDataset(Dataset):
         skipped: list[str] = []
         for path in files:
             try:
-                label, image = self._read(path, tokenizer if labelled else None, height, width, label_pattern)
+                label, image = self._read(path, tokenizer if labelled else None, height, width, label_pattern, labels)
             except BadSampleError as error:
                 if not skip_bad_files:
                     raise
@@ -100,7 +112,9 @@ class CaptchaDataset(Dataset):
         self.targets = torch.from_numpy(tokenizer.encode(self.labels)) if labelled else None  # (N, max_length)
 
     @staticmethod
-    def _read(path: Path, tokenizer: Tokenizer | None, height: int, width: int, pattern: str) -> tuple[str, Tensor]:
+    def _read(
+        path: Path, tokenizer: Tokenizer | None, height: int, width: int, pattern: str, labels: dict[str, str] | None
+    ) -> tuple[str, Tensor]:
         if path.is_dir():
             raise BadSampleError(f"{path}: is a folder, not an image file")
         if path.suffix.lower() not in IMAGE_SUFFIXES:
@@ -108,8 +122,10 @@ class CaptchaDataset(Dataset):
         label = ""
         if tokenizer is not None:
             try:
-                label = label_from_name(path, pattern)
+                label = label_from_name(path, pattern) if labels is None else labels[path.name]
                 tokenizer.check(label)
+            except KeyError:
+                raise BadSampleError(f"{path}: has no row in the labels CSV") from None
             except ValueError as error:
                 raise BadSampleError(f"{path}: invalid label: {error}") from None
         try:

@@ -1,0 +1,133 @@
+"""Inference speed and accuracy of the shipped model on the fold-0 test images.
+
+    python benchmarks/inference.py --data_dir ../shared/data/captcha_images_v2 [--backend torch onnx ddddocr]
+
+Each backend is measured in a process of its own (so one backend's threads and caches do not
+slow the next), at batch 1 and batch 64, with image decoding (PNG file → text) and without
+(preprocessed array → text). ddddocr, when installed, reads one image at a time with its output
+restricted to the data set's alphabet. Prints one Markdown table row per measurement.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+DEFAULT_CHARSET = "2345678bcdefgmnpwxy"
+
+
+def fold0_test_files(data_dir: Path) -> list[Path]:
+    """The fold-0 test part, as the data module computes it (the shipped model never saw it)."""
+    from captcha_ocr.data.dataset import list_image_files
+    from captcha_ocr.data.split import fold_split
+
+    files = list_image_files(data_dir)
+    return [files[i] for i in fold_split(len(files), fold=0).test]
+
+
+def timed(run: Callable[[], object], repeats: int) -> float:
+    run()  # warm-up
+    start = time.perf_counter()
+    for _ in range(repeats):
+        run()
+    return (time.perf_counter() - start) / repeats
+
+
+def accuracy(texts: list[str], labels: list[str]) -> dict:
+    from torchmetrics.functional.text import char_error_rate
+
+    return {
+        "seq_acc": sum(t == g for t, g in zip(texts, labels, strict=True)) / len(labels),
+        "cer": float(char_error_rate(texts, labels)),
+    }
+
+
+def measure_model(backend: str, files: list[Path], threads: int) -> list[dict]:
+    import numpy as np
+
+    from captcha_ocr.reader import CaptchaReader
+
+    reader = CaptchaReader(backend=backend, batch_size=64, num_threads=threads)
+    labels = [f.stem for f in files]
+    arrays = np.stack([reader.preprocess(f) for f in files])  # (N, 1, H, W)
+    texts = [r.text for r in reader.read_arrays(arrays)]
+    quality = accuracy(texts, labels)
+    rows = []
+    for batch in (1, 64):
+        chunks = [slice(i, i + batch) for i in range(0, len(files), batch)]
+        without_decoding = timed(lambda chunks=chunks: [reader.read_arrays(arrays[c]) for c in chunks], repeats=3)
+        with_decoding = timed(
+            lambda chunks=chunks: [
+                reader.read_arrays(np.stack([reader.preprocess(f) for f in files[c]])) for c in chunks
+            ],
+            repeats=3,
+        )
+        for decoding, seconds in (("no", without_decoding), ("yes", with_decoding)):
+            rows.append(
+                {"backend": backend, "batch": batch, "decode": decoding, "images_per_s": len(files) / seconds,
+                 "ms_per_image": 1000 * seconds / len(files), **quality}
+            )  # fmt: skip
+    return rows
+
+
+def measure_ddddocr(files: list[Path], charset: str) -> list[dict]:
+    import ddddocr
+
+    ocr = ddddocr.DdddOcr(show_ad=False)
+    ocr.set_ranges(charset)
+    contents = [f.read_bytes() for f in files]
+
+    def read_all() -> list[str]:
+        return [ocr.classification(c, probability=False) for c in contents]
+
+    texts = read_all()
+    seconds = timed(read_all, repeats=1)
+    row = {"backend": "ddddocr", "batch": 1, "decode": "yes", "images_per_s": len(files) / seconds,
+           "ms_per_image": 1000 * seconds / len(files), **accuracy(texts, [f.stem for f in files])}  # fmt: skip
+    return [row]
+
+
+def child(args: argparse.Namespace) -> None:
+    files = fold0_test_files(args.data_dir)
+    if args.backend == "ddddocr":
+        rows = measure_ddddocr(files, args.charset)
+    else:
+        rows = measure_model(args.backend, files, args.threads)
+    print(json.dumps(rows))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data_dir", type=Path, required=True)
+    parser.add_argument("--backend", nargs="+", default=["torch", "onnx", "ddddocr"])
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    parser.add_argument("--charset", default=DEFAULT_CHARSET)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args)
+        return
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
+          f"{args.threads} threads, Python {platform.python_version()}")  # fmt: skip
+    print("| backend | batch | PNG decoding | images/s | ms/image | whole-captcha acc. | CER |")
+    print("|---|---|---|---|---|---|---|")
+    for backend in args.backend:
+        command = [sys.executable, __file__, "--child", "--data_dir", str(args.data_dir), "--backend", backend,
+                   "--threads", str(args.threads), "--charset", args.charset]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True)
+        if result.returncode != 0:
+            reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed"
+            print(f"| {backend} | - | - | - | - | - | {reason} |")
+            continue
+        for row in json.loads(result.stdout.strip().splitlines()[-1]):
+            print(f"| {row['backend']} | {row['batch']} | {row['decode']} | {row['images_per_s']:.0f} | "
+                  f"{row['ms_per_image']:.2f} | {100 * row['seq_acc']:.2f} % | {100 * row['cer']:.2f} % |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Training on other captchas: other charsets, variable lengths, CSV labels, synthetic data."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from captcha_ocr.checkpoint import load_model
+from captcha_ocr.data.datamodule import CaptchaDataModule
+from captcha_ocr.lightning_cli import CaptchaCLI
+from captcha_ocr.synth import parse_lengths, synthesize
+from captcha_ocr.system import CaptchaSystem
+from captcha_ocr.tokenizer import Tokenizer
+
+from .conftest import draw_captcha
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_variable_length_round_trip_and_padding() -> None:
+    tokenizer = Tokenizer("AB12", min_length=2, max_length=4)
+    encoded = tokenizer.encode(["AB", "B12A", "1A2"])
+    assert encoded.tolist() == [[1, 2, 0, 0], [2, 3, 4, 1], [3, 1, 4, 0]]
+    assert tokenizer.decode(encoded) == ["AB", "B12A", "1A2"]
+
+
+def test_variable_length_loss_counts_the_end_once_and_metrics_ignore_padding() -> None:
+    system = CaptchaSystem(charset="AB", min_length=1, max_length=4)
+    targets = torch.from_numpy(system.tokenizer.encode(["AB"]))  # A, B, end, (ignored)
+    logits = torch.full((1, 4, 3), -20.0)
+    logits[0, 0, 1] = logits[0, 1, 2] = logits[0, 2, 0] = 20.0  # exactly "AB" then end
+    logits[0, 3] = torch.tensor([0.0, 30.0, 0.0])  # anything after the end is free
+    assert system.loss(logits, targets).item() < 1e-6
+    assert system.decode(logits).texts == ["AB"]
+    system.test_metrics.update(system.decode(logits).texts, ["AB"])
+    assert float(system.test_metrics["test/cer"].compute()) == 0.0
+
+
+def test_ctc_handles_variable_length() -> None:
+    system = CaptchaSystem(charset="AB", min_length=1, max_length=4, head="ctc")
+    path = torch.tensor([1, 0, 1, 2, 2, 0])  # "AAB"
+    logits = torch.nn.functional.one_hot(path, 3).float()[None] * 20
+    assert system.decode(logits).texts == ["AAB"]
+    assert system.loss(logits, torch.from_numpy(system.tokenizer.encode(["AAB"]))).item() < 1e-3
+
+
+def test_labels_from_csv_and_numbered_suffixes(tmp_path: Path) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("a.png", "b.png", "226md_1.png", "226md_2.png"):
+        draw_captcha("x").save(folder / name)
+    with (folder / "labels.csv").open("w", newline="") as file:
+        csv.writer(file).writerows([["file", "label"], ["a.png", "bcdef"], ["b.png", "2345y"],
+                                    ["226md_1.png", "226md"], ["226md_2.png", "226md"]])  # fmt: skip
+    data = CaptchaDataModule(data_dir=str(folder), labels_csv=str(folder / "labels.csv"), num_folds=2)
+    data.setup("fit")
+    assert dict(zip([f.name for f in data.dataset.files], data.dataset.labels, strict=True)) == {
+        "226md_1.png": "226md", "226md_2.png": "226md", "a.png": "bcdef", "b.png": "2345y"}  # fmt: skip
+    named = CaptchaDataModule(data_dir=str(folder), num_folds=2, skip_bad_files=True)
+    with pytest.warns(UserWarning, match="skipped 3"):  # a.png, b.png are not labels, labels.csv no image
+        named.setup("fit")
+    assert named.dataset.labels == ["226md", "226md"]
+
+
+def test_missing_csv_row_is_named(tmp_path: Path) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    draw_captcha("x").save(folder / "a.png")
+    (folder / "labels.csv").write_text("file,label\n")
+    data = CaptchaDataModule(data_dir=str(folder), labels_csv=str(folder / "labels.csv"))
+    with pytest.raises(ValueError, match=r"a\.png: has no row in the labels CSV"):
+        data.setup("fit")
+
+
+def test_generator_is_deterministic_and_writes_labelled_files(tmp_path: Path) -> None:
+    first = synthesize(tmp_path / "one", 12, "AB12", 2, 4, seed=5, progress=False)
+    second = synthesize(tmp_path / "two", 12, "AB12", 2, 4, seed=5, progress=False)
+    other = synthesize(tmp_path / "three", 12, "AB12", 2, 4, seed=6, progress=False)
+    assert [p.name for p in first] == [p.name for p in second] != [p.name for p in other]
+    assert all(p.read_bytes() == q.read_bytes() for p, q in zip(first, second, strict=True))
+    assert all(2 <= len(p.stem.split("_")[0]) <= 4 for p in first)
+    with pytest.raises(FileExistsError):
+        synthesize(tmp_path / "one", 1, "AB", 1, 1, progress=False)
+    assert parse_lengths("4-6") == (4, 6) and parse_lengths("5") == (5, 5)
+
+
+def test_auto_charset_is_inferred_and_stored_in_the_checkpoint(tmp_path: Path) -> None:
+    data_dir = tmp_path / "synthetic"
+    synthesize(data_dir, 40, "XYZ789", 3, 5, seed=1, progress=False)
+    cli = CaptchaCLI(
+        args=["fit", "--config", str(ROOT / "configs" / "smoke.yaml"), f"--data.data_dir={data_dir}",
+              "--data.charset=auto", "--data.min_length=3", "--data.max_length=5", "--trainer.max_epochs=1",
+              f"--trainer.logger.init_args.save_dir={tmp_path}", "--trainer.enable_progress_bar=false"],
+    )  # fmt: skip
+    assert cli.model.hparams.charset == "789XYZ"
+    model, spec = load_model(cli.trainer.checkpoint_callback.best_model_path)
+    assert (spec.charset, spec.min_length, spec.max_length) == ("789XYZ", 3, 5)
+    logits = model(torch.rand(2, 1, spec.height, spec.width))
+    assert logits.shape == (2, 5, 7)  # five positions; six characters plus the end class
+    assert np.isfinite(logits.detach().numpy()).all()
+
+
+def test_synthetic_config_draws_its_data_when_missing(tmp_path: Path) -> None:
+    data = CaptchaDataModule(data_dir=str(tmp_path / "drawn"), charset="AB", min_length=2, max_length=3,
+                             synthetic_size=10)  # fmt: skip
+    data.prepare_data()
+    data.setup("fit")
+    assert len(data.dataset) == 10
