@@ -1,5 +1,6 @@
 """The LightningModule: loss, decoding, metrics and optimisation around ``CaptchaNet``."""
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -109,7 +110,8 @@ class CaptchaSystem(pl.LightningModule):
         self.train_metrics = text_metrics("train/")
         self.val_metrics = text_metrics("val/")
         self.test_metrics = text_metrics("test/")
-        self.val_mean_loss = MeanMetric()  # for checkpoint selection
+        # Losses as metrics too, so that with several processes they are averaged over all images.
+        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
 
     def forward(self, images: Tensor) -> Tensor:
         return self.model(images)
@@ -131,7 +133,9 @@ class CaptchaSystem(pl.LightningModule):
         metrics = getattr(self, f"{stage}_metrics")
         metrics.update(self.decode(logits).texts, self.tokenizer.decode(targets))
         on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(images))
+        mean_loss = getattr(self, f"{stage}_loss")
+        mean_loss(loss.detach(), weight=len(images))
+        self.log(f"{stage}/loss", mean_loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(images))
         self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=len(images))
         return loss
 
@@ -139,7 +143,7 @@ class CaptchaSystem(pl.LightningModule):
         return self._shared_step(batch, "train")
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
-        self.val_mean_loss.update(self._shared_step(batch, "val"), weight=len(batch[0]))
+        self._shared_step(batch, "val")
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._shared_step(batch, "test")
@@ -147,9 +151,8 @@ class CaptchaSystem(pl.LightningModule):
     def on_validation_epoch_end(self) -> None:
         # Checkpoints are chosen on val CER; the loss term (well under one character error) only
         # breaks ties, which are frequent once the validation set is read almost perfectly.
-        selection = self.val_metrics["val/cer"].compute() + 1e-4 * self.val_mean_loss.compute().clamp(max=10)
+        selection = self.val_metrics["val/cer"].compute() + 1e-4 * self.val_loss.compute().clamp(max=10)
         self.log("val/selection", selection)
-        self.val_mean_loss.reset()
 
     def predict_step(self, batch: tuple[Tensor, Tensor] | Tensor, batch_idx: int) -> dict:
         """Texts and confidences; with targets in the batch, also per-image labels and losses."""
@@ -161,6 +164,18 @@ class CaptchaSystem(pl.LightningModule):
             output["labels"] = self.tokenizer.decode(batch[1])
             output["losses"] = self.loss(logits, batch[1], reduction="none")
         return output
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # With the random states saved, a resumed run draws the same batches and augmentations
+        # as an uninterrupted one.
+        # (Training draws from torch and Python's random only, never from numpy.)
+        checkpoint["rng_states"] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        states = checkpoint.get("rng_states")
+        if states is not None:
+            torch.set_rng_state(states["torch"])
+            random.setstate(states["python"])
 
     def configure_optimizers(self) -> dict:
         optimizer = self.optimizer(self.parameters())

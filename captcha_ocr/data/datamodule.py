@@ -7,6 +7,7 @@ import zipfile
 from pathlib import Path
 
 import lightning.pytorch as pl
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 
@@ -163,10 +164,17 @@ class CaptchaDataModule(pl.LightningDataModule):
 
     def _loader(self, indices: list[int], shuffle: bool) -> DataLoader:
         assert self.dataset is not None, "call setup() first"
+        subset = Subset(self.dataset, indices)
+        sampler = None
+        if not shuffle and self.trainer is not None and self.trainer.world_size > 1:
+            # Lightning's default DistributedSampler pads with repeated images to even out the
+            # processes, and a repeated image would count twice in val / test metrics.
+            sampler = UnrepeatedDistributedSampler(subset, self.trainer.world_size, self.trainer.global_rank, False)
         return DataLoader(
-            Subset(self.dataset, indices),
+            subset,
             batch_size=self.hparams.batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.hparams.num_workers,
             persistent_workers=self.hparams.num_workers > 0,
         )
