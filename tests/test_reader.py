@@ -118,3 +118,26 @@ def test_onnx_backend_runs_without_torch(tiny_onnx: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "True"
+
+
+def fold0_test_images(real_data: Path) -> list[Path]:
+    from captcha_ocr.data.dataset import list_image_files
+    from captcha_ocr.data.split import fold_split
+
+    files = list_image_files(real_data)
+    return [files[i] for i in fold_split(len(files), fold=0).test]
+
+
+def test_shipped_model_reads_its_test_fold(real_data: Path) -> None:
+    files = fold0_test_images(real_data)
+    readings = CaptchaReader().read(files)
+    wrong = [(f.stem, r.text) for f, r in zip(files, readings, strict=True) if f.stem != r.text]
+    assert len(files) == 208
+    assert len(wrong) <= 2, wrong  # results/crnn_cv.csv, fold 0: one wrong character
+
+
+def test_shipped_onnx_matches_shipped_torch_on_real_images(real_data: Path) -> None:
+    torch_reader, onnx_reader = CaptchaReader(), CaptchaReader(backend="onnx")
+    batch = np.stack([torch_reader.preprocess(f) for f in fold0_test_images(real_data)[:64]])
+    np.testing.assert_allclose(onnx_reader.logits(batch), torch_reader.logits(batch), atol=1e-4)
+    assert [r.text for r in onnx_reader.read_arrays(batch)] == [r.text for r in torch_reader.read_arrays(batch)]

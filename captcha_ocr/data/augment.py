@@ -43,3 +43,39 @@ class RandomAffine(nn.Module):
         )  # (B, 2, 3)
         grid = F.affine_grid(theta, list(images.shape), align_corners=False)
         return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+class RandomLines(nn.Module):
+    """Draw a random dark straight line across some images of a batch.
+
+    The data set's captchas carry a noise line that, where it crosses a glyph, adds or hides a
+    stroke; extra lines teach the model to see past them.
+
+    Args:
+        probability: Share of images that get a line.
+        max_width: Largest line width in input pixels (each line's width is uniform in
+            ``[1, max_width]``).
+        darkness: Intensity of the line, 0 (black) to 1 (white).
+    """
+
+    def __init__(self, probability: float = 0.5, max_width: float = 2.0, darkness: float = 0.1) -> None:
+        super().__init__()
+        self.probability = probability
+        self.max_width = max_width
+        self.darkness = darkness
+
+    def forward(self, images: Tensor) -> Tensor:
+        B, _, H, W = images.shape  # batch, channels, height, width
+        device, dtype = images.device, images.dtype
+        x0, x1 = (torch.rand(2, B, 1, 1, device=device, dtype=dtype) * W).unbind(0)  # (B, 1, 1) each
+        y0, y1 = (torch.rand(2, B, 1, 1, device=device, dtype=dtype) * H).unbind(0)
+        width = 1 + torch.rand(B, 1, 1, device=device, dtype=dtype) * (self.max_width - 1)
+        dx = torch.arange(W, device=device, dtype=dtype).view(1, 1, W) - x0  # (B, 1, W)
+        dy = torch.arange(H, device=device, dtype=dtype).view(1, H, 1) - y0  # (B, H, 1)
+        ux, uy = x1 - x0, y1 - y0
+        length = (ux.square() + uy.square()).sqrt().clamp(min=1e-3)
+        distance = (ux * dy - uy * dx).abs() / length  # (B, H, W): to the line through both points
+        along = (ux * dx + uy * dy) / length.square()  # (B, H, W): 0 at the start, 1 at the end
+        chosen = torch.rand(B, 1, 1, device=device) < self.probability
+        drawn = (distance <= width / 2) & (along >= 0) & (along <= 1) & chosen  # (B, H, W)
+        return images.masked_fill(drawn[:, None] & (images > self.darkness), self.darkness)

@@ -7,11 +7,12 @@ import zipfile
 from pathlib import Path
 
 import lightning.pytorch as pl
+import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 
-from captcha_ocr.data.augment import RandomAffine
+from captcha_ocr.data.augment import RandomAffine, RandomLines
 from captcha_ocr.data.dataset import (
     DEFAULT_LABEL_PATTERN,
     CaptchaDataset,
@@ -54,6 +55,8 @@ class CaptchaDataModule(pl.LightningDataModule):
         max_shift: Largest shift in input pixels, if ``augment``.
         max_rotation: Largest rotation in degrees, if ``augment``.
         max_scale: Largest relative zoom, if ``augment``.
+        line_probability: Share of training images that get an extra random noise line, if
+            ``augment`` (0: none).
         label_pattern: Regex with a ``label`` group, matched against each file stem.
         skip_bad_files: Leave out files that are not valid samples, with a warning naming each.
         download_url: Zip archive to fetch into ``data_dir`` when the folder does not exist;
@@ -85,6 +88,7 @@ class CaptchaDataModule(pl.LightningDataModule):
         max_shift: float = 3.0,
         max_rotation: float = 0.0,
         max_scale: float = 0.0,
+        line_probability: float = 0.0,
         label_pattern: str = DEFAULT_LABEL_PATTERN,
         skip_bad_files: bool = False,
         download_url: str = CAPTCHA_IMAGES_V2_URL,
@@ -104,7 +108,11 @@ class CaptchaDataModule(pl.LightningDataModule):
         self.tokenizer = Tokenizer(charset, min_length, max_length)
         self.height = height
         self.width = width
-        self.augmentation = RandomAffine(max_shift, max_rotation, max_scale) if augment else None
+        self.augmentation = None
+        if augment:
+            steps = [RandomAffine(max_shift, max_rotation, max_scale)]
+            steps += [RandomLines(line_probability)] if line_probability else []
+            self.augmentation = torch.nn.Sequential(*steps)
         self.dataset: CaptchaDataset | None = None
         self.split: Split | None = None
         self.predict_dataset: CaptchaDataset | None = None
