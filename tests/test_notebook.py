@@ -1,0 +1,56 @@
+"""The error-analysis notebook runs from top to bottom on data made here."""
+
+import csv
+from pathlib import Path
+
+import nbformat
+import torch
+from nbclient import NotebookClient
+
+from captcha_ocr.checkpoint import ModelSpec
+from captcha_ocr.crossval import PREDICTION_COLUMNS, RUN_COLUMNS
+
+from .conftest import draw_captcha
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "error_analysis.ipynb"
+
+
+def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
+    with path.open("w", newline="") as file:
+        writer = csv.DictWriter(file, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def test_error_analysis_notebook_executes(tmp_path: Path, monkeypatch) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    readings = {"226md": "226md", "ep85x": "cp85x", "nnn2b": "nnm2b", "bcdef": "bcdef"}
+    for label in readings:
+        draw_captcha(label).save(images / f"{label}.png")
+    write_csv(tmp_path / "oof.csv", PREDICTION_COLUMNS, [
+        {"config": "crnn", "fold": i % 2, "seed": 0, "file": f"{label}.png", "label": label, "prediction": text,
+         "confidence": 0.9, "loss": 0.1 if label == text else 1.5}
+        for i, (label, text) in enumerate(readings.items())
+    ])  # fmt: skip
+    results = tmp_path / "results"
+    results.mkdir()
+    runs = [{column: 0.01 for column in RUN_COLUMNS} | {"config": "crnn", "fold": fold, "seed": 0} for fold in (0, 1)]
+    write_csv(results / "crnn_cv.csv", RUN_COLUMNS, runs)
+    spec = ModelSpec("2345678bcdefgmnpwxy", 5, 5, 32, 128, "position", (8, 8, 8), ((2, 2), (2, 2), (2, 1)), 1, 8, 1)
+    state = {f"model.{k}": v for k, v in spec.build().state_dict().items()}
+    torch.save({"hyper_parameters": spec.to_dict(), "state_dict": state}, tmp_path / "tiny.pt")
+    for name, value in (("CAPTCHA_OOF", tmp_path / "oof.csv"), ("CAPTCHA_DATA", images),
+                        ("CAPTCHA_RESULTS", results), ("CAPTCHA_MODEL", tmp_path / "tiny.pt")):  # fmt: skip
+        monkeypatch.setenv(name, str(value))
+
+    notebook = nbformat.read(NOTEBOOK, as_version=4)
+    NotebookClient(
+        notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    outputs = [o for cell in notebook.cells if cell.cell_type == "code" for o in cell.outputs]
+    assert not [o for o in outputs if o.output_type == "error"]
+    text = "\n".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
+    assert "**4 test predictions**" in text and "2 images wrong" in text
+    assert "| 1 | ep85x.png | `ep85x` | `cp85x` |" in text
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 3  # worst images, confusions, error rates
