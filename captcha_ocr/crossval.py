@@ -141,18 +141,45 @@ def summary(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def markdown_table(paths: Sequence[Path]) -> str:
+    """One Markdown row per results file: mean ± std over its runs, the worst run, time."""
+
+    def cell(rows: list[dict], column: str, scale: float = 100.0, digits: int = 3) -> str:
+        values = [scale * float(r[column]) for r in rows]
+        std = statistics.stdev(values) if len(values) > 1 else math.nan
+        return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
+
+    lines = [
+        "| config | runs | test CER % | whole-captcha acc. % | char. acc. % | worst test CER % | val CER % "
+        "| params | epochs | s / fold | s / epoch |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for path in paths:
+        rows = read_rows(path)
+        if not rows:
+            continue
+        worst = max(100 * float(r["test_cer"]) for r in rows)
+        lines.append(
+            f"| {rows[0]['config']} | {len(rows)} | {cell(rows, 'test_cer')} | {cell(rows, 'test_seq_acc', digits=2)} "
+            f"| {cell(rows, 'test_char_acc', digits=2)} | {worst:.3f} | {cell(rows, 'val_cer')} "
+            f"| {int(rows[0]['params']) / 1e6:.2f} M | {rows[0]['epochs']} "
+            f"| {cell(rows, 'train_seconds', 1, 0)} | {cell(rows, 'seconds_per_epoch', 1, 1)} |"
+        )
+    return "\n".join(lines)
+
+
 def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(
         description="Cross-validate a LightningCLI config over folds and seeds; extra arguments "
         "(e.g. --model.head=ctc) are passed to every run.",
     )
     parser.add_argument(
-        "--config",
-        action="append",
-        required=True,
-        help="config file; repeat to layer an ablation on top of a base config",
+        "--config", action="append", help="config file; repeat to layer an ablation on top of a base config"
     )
-    parser.add_argument("--data_dir", required=True, help="folder of labelled captcha images")
+    parser.add_argument(
+        "--table", type=Path, nargs="+", metavar="CSV", help="only print a Markdown table of results/*_cv.csv files"
+    )
+    parser.add_argument("--data_dir", help="folder of labelled captcha images")
     parser.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--name", help="results name (default: stem of the last config)")
@@ -162,6 +189,11 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, l
 
 def main(argv: Sequence[str] | None = None) -> None:
     args, overrides = parse_args(argv)
+    if args.table:
+        print(markdown_table(args.table))
+        return
+    if not args.config or not args.data_dir:
+        raise SystemExit("crossval: --config and --data_dir are required (or --table to summarise results)")
     name = args.name or Path(args.config[-1]).stem
     runs_path, predictions_path = args.out / f"{name}_cv.csv", args.out / f"{name}_oof.csv"
     done = {(int(r["fold"]), int(r["seed"])) for r in read_rows(runs_path)}

@@ -175,3 +175,16 @@ def test_crossval_records_runs_and_out_of_fold_predictions(make_folder, tmp_path
     assert {p["label"] for p in predictions} <= set(random_labels(30))
     crossval(args)  # recorded runs are skipped, not repeated
     assert len(read_rows(tmp_path / "results" / "smoke_cv.csv")) == 2
+
+
+@pytest.mark.parametrize(
+    "configs",
+    [["crnn.yaml"], ["smoke.yaml"], ["synthetic.yaml"], ["crnn.yaml", "gpu.yaml"]]
+    + [["crnn.yaml", f"ablations/{p.name}"] for p in sorted((ROOT / "configs" / "ablations").glob("*.yaml"))],
+)
+def test_every_config_parses(configs: list[str], capsys) -> None:
+    args = [arg for name in configs for arg in ("--config", str(ROOT / "configs" / name))]
+    with pytest.raises(SystemExit) as exit_info:
+        CaptchaCLI(args=["fit", *args, "--print_config"])
+    assert exit_info.value.code in (0, None)
+    assert "model:" in capsys.readouterr().out
