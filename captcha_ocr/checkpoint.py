@@ -78,8 +78,12 @@ def load_model(path: str | Path = DEFAULT_WEIGHTS) -> tuple[CaptchaNet, ModelSpe
     return model.eval(), spec
 
 
-def save_weights(checkpoint: str | Path, target: str | Path) -> None:
-    """Write a checkpoint's network weights and ``ModelSpec`` alone: a few MB, no optimiser state."""
-    model, spec = load_model(checkpoint)
+def save_model(model: CaptchaNet, spec: ModelSpec, target: str | Path) -> None:
+    """Write a network's weights and ``ModelSpec`` alone (a few MB), loadable by ``load_model``."""
     state = {f"model.{k}": v for k, v in model.state_dict().items()}
     torch.save({"hyper_parameters": spec.to_dict(), "state_dict": state}, target)
+
+
+def save_weights(checkpoint: str | Path, target: str | Path) -> None:
+    """Slim a Lightning checkpoint down to what inference needs: no optimiser state."""
+    save_model(*load_model(checkpoint), target)

@@ -5,8 +5,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image, ImageDraw
 
+from captcha_ocr.checkpoint import ModelSpec, save_model
 from captcha_ocr.tokenizer import DEFAULT_CHARSET
 
 REAL_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "captcha_images_v2"
@@ -48,3 +50,11 @@ def real_data() -> Path:
     if not REAL_DATA.is_dir():
         pytest.skip(f"the shared data set is not at {REAL_DATA}")
     return REAL_DATA
+
+
+def write_tiny_weights(path: Path, seed: int = 0) -> Path:
+    """A small untrained network as a weights file: enough to test the plumbing around a model."""
+    spec = ModelSpec(DEFAULT_CHARSET, 5, 5, 32, 128, "position", (8, 16, 16), ((2, 2), (2, 2), (2, 1)), 1, 16, 1)
+    torch.manual_seed(seed)
+    save_model(spec.build(), spec, path)
+    return path

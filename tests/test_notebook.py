@@ -4,13 +4,11 @@ import csv
 from pathlib import Path
 
 import nbformat
-import torch
 from nbclient import NotebookClient
 
-from captcha_ocr.checkpoint import ModelSpec
 from captcha_ocr.crossval import PREDICTION_COLUMNS, RUN_COLUMNS
 
-from .conftest import draw_captcha
+from .conftest import draw_captcha, write_tiny_weights
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "error_analysis.ipynb"
 
@@ -37,9 +35,7 @@ def test_error_analysis_notebook_executes(tmp_path: Path, monkeypatch) -> None:
     results.mkdir()
     runs = [{column: 0.01 for column in RUN_COLUMNS} | {"config": "crnn", "fold": fold, "seed": 0} for fold in (0, 1)]
     write_csv(results / "crnn_cv.csv", RUN_COLUMNS, runs)
-    spec = ModelSpec("2345678bcdefgmnpwxy", 5, 5, 32, 128, "position", (8, 8, 8), ((2, 2), (2, 2), (2, 1)), 1, 8, 1)
-    state = {f"model.{k}": v for k, v in spec.build().state_dict().items()}
-    torch.save({"hyper_parameters": spec.to_dict(), "state_dict": state}, tmp_path / "tiny.pt")
+    write_tiny_weights(tmp_path / "tiny.pt")
     for name, value in (("CAPTCHA_OOF", tmp_path / "oof.csv"), ("CAPTCHA_DATA", images),
                         ("CAPTCHA_RESULTS", results), ("CAPTCHA_MODEL", tmp_path / "tiny.pt")):  # fmt: skip
         monkeypatch.setenv(name, str(value))

@@ -6,27 +6,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-from captcha_ocr.checkpoint import ModelSpec, load_model
+from captcha_ocr.checkpoint import load_model
 from captcha_ocr.cli import main as cli
 from captcha_ocr.export import export_onnx
 from captcha_ocr.reader import CaptchaReader
 
-from .conftest import draw_captcha
+from .conftest import draw_captcha, write_tiny_weights
 
 
 @pytest.fixture(scope="module")
 def tiny_weights(tmp_path_factory) -> Path:
-    """A small untrained network saved as a slim weights file: enough to test the plumbing."""
-    spec = ModelSpec("2345678bcdefgmnpwxy", 5, 5, 32, 128, "position", (8, 16, 16), ((2, 2), (2, 2), (2, 1)), 1, 16, 1)
-    torch.manual_seed(0)
-    model = spec.build()
-    path = tmp_path_factory.mktemp("weights") / "tiny.pt"
-    state = {f"model.{k}": v for k, v in model.state_dict().items()}
-    torch.save({"hyper_parameters": spec.to_dict(), "state_dict": state}, path)
-    return path
+    return write_tiny_weights(tmp_path_factory.mktemp("weights") / "tiny.pt")
 
 
 @pytest.fixture(scope="module")
