@@ -77,14 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
     reading.add_argument("paths", nargs="+", help="image files and folders of images")
     reading.add_argument("--json", action="store_true", help="one JSON object per line instead of TSV")
     reading.add_argument("--backend", choices=("torch", "onnx"), default="torch")
-    reading.add_argument("--model", help="checkpoint (.ckpt/.pt) or .onnx file; default: the shipped model")
+    reading.add_argument(
+        "--model", help="checkpoint (.ckpt/.pt), .onnx file, or a shipped model: crnn (default, most accurate), fast"
+    )
     reading.add_argument("--batch-size", type=int, default=64)
     reading.add_argument("--threads", type=int, help="CPU threads (default: the backend's choice)")
     reading.set_defaults(run=read)
 
     exporting = commands.add_parser("export", help="export a checkpoint to ONNX (dynamic batch)")
     exporting.add_argument("output", help="the .onnx file to write")
-    exporting.add_argument("--checkpoint", help="Lightning checkpoint or .pt weights; default: the shipped model")
+    exporting.add_argument("--checkpoint", help="Lightning checkpoint or .pt weights; default: the shipped crnn model")
     exporting.set_defaults(run=export)
 
     for name, text in (

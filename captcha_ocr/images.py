@@ -20,7 +20,7 @@ def to_grey(image: Image.Image) -> Image.Image:
         return Image.fromarray(scaled.round().astype(np.uint8), mode="L")
     if (image.mode == "P" and "transparency" in image.info) or image.mode in ("LA", "PA"):
         image = image.convert("RGBA")
-    if image.mode == "RGBA":
+    if image.mode == "RGBA" and image.getchannel("A").getextrema()[0] < 255:  # some transparency
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image)
     if image.mode == "CMYK":
@@ -43,10 +43,10 @@ def load_image(source: str | Path | Image.Image, height: int, width: int) -> np.
         OSError: The file cannot be read or is not a complete image (Pillow's own message).
     """
     if isinstance(source, Image.Image):
-        image = source
+        grey = to_grey(source)
     else:
         with Image.open(source) as opened:
-            opened.load()
-            image = opened.copy()
-    grey = to_grey(image).resize((width, height), Image.Resampling.BILINEAR)
+            grey = to_grey(opened)
+            grey.load()  # decode now, while the file is open; raises on truncated data
+    grey = grey.resize((width, height), Image.Resampling.BILINEAR)
     return np.array(grey, dtype=np.uint8)[None]

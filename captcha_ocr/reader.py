@@ -20,7 +20,7 @@ from PIL import Image
 from captcha_ocr.decoding import greedy_decode
 from captcha_ocr.images import load_image
 from captcha_ocr.tokenizer import Tokenizer
-from captcha_ocr.weights import DEFAULT_ONNX, DEFAULT_WEIGHTS, ONNX_SPEC_KEY
+from captcha_ocr.weights import ONNX_SPEC_KEY, SHIPPED, shipped_file
 
 Backend = Literal["torch", "onnx"]
 ImageSource = str | Path | Image.Image
@@ -39,8 +39,9 @@ class CaptchaReader:
     (inference keeps no state between calls).
 
     Args:
-        model_path: A Lightning checkpoint or slim ``.pt`` weights file (torch backend), or an
-            ``.onnx`` file (onnx backend). Default: the model shipped with the package.
+        model_path: A Lightning checkpoint or slim ``.pt`` weights file (torch backend), an
+            ``.onnx`` file (onnx backend), or the name of a shipped model: ``crnn`` (default,
+            most accurate) or ``fast``.
         backend: ``torch`` or ``onnx``.
         batch_size: Images per forward pass.
         num_threads: CPU threads of the backend (default: the backend's own choice).
@@ -56,8 +57,8 @@ class CaptchaReader:
         if backend not in ("torch", "onnx"):
             raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
         self.batch_size = batch_size
-        default = DEFAULT_ONNX if backend == "onnx" else DEFAULT_WEIGHTS
-        path = Path(model_path) if model_path is not None else default
+        name = "crnn" if model_path is None else str(model_path)
+        path = shipped_file(name, backend) if name in SHIPPED else Path(model_path)
         if not path.is_file():
             raise FileNotFoundError(f"no model file at {str(path)!r}")
         if backend == "onnx":
