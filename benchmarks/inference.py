@@ -1,6 +1,7 @@
 """Inference speed and accuracy of the shipped model on the fold-0 test images.
 
-    python benchmarks/inference.py --data_dir ../shared/data/captcha_images_v2 [--backend torch onnx ddddocr]
+    python benchmarks/inference.py --data_dir ../shared/data/captcha_images_v2 [--model crnn fast] \
+        [--backend torch onnx ddddocr]
 
 Each backend is measured in a process of its own (so one backend's threads and caches do not
 slow the next), at batch 1 and batch 64, with image decoding (PNG file → text) and without
@@ -47,12 +48,12 @@ def accuracy(texts: list[str], labels: list[str]) -> dict:
     }
 
 
-def measure_model(backend: str, files: list[Path], threads: int) -> list[dict]:
+def measure_model(model: str, backend: str, files: list[Path], threads: int) -> list[dict]:
     import numpy as np
 
     from captcha_ocr.reader import CaptchaReader
 
-    reader = CaptchaReader(backend=backend, batch_size=64, num_threads=threads)
+    reader = CaptchaReader(model, backend=backend, batch_size=64, num_threads=threads)
     labels = [f.stem for f in files]
     arrays = np.stack([reader.preprocess(f) for f in files])  # (N, 1, H, W)
     texts = [r.text for r in reader.read_arrays(arrays)]
@@ -68,10 +69,8 @@ def measure_model(backend: str, files: list[Path], threads: int) -> list[dict]:
             repeats=3,
         )
         for decoding, seconds in (("no", without_decoding), ("yes", with_decoding)):
-            rows.append(
-                {"backend": backend, "batch": batch, "decode": decoding, "images_per_s": len(files) / seconds,
-                 "ms_per_image": 1000 * seconds / len(files), **quality}
-            )  # fmt: skip
+            speed = {"images_per_s": len(files) / seconds, "ms_per_image": 1000 * seconds / len(files)}
+            rows.append({"model": model, "backend": backend, "batch": batch, "decode": decoding, **speed, **quality})
     return rows
 
 
@@ -87,23 +86,25 @@ def measure_ddddocr(files: list[Path], charset: str) -> list[dict]:
 
     texts = read_all()
     seconds = timed(read_all, repeats=1)
-    row = {"backend": "ddddocr", "batch": 1, "decode": "yes", "images_per_s": len(files) / seconds,
-           "ms_per_image": 1000 * seconds / len(files), **accuracy(texts, [f.stem for f in files])}  # fmt: skip
-    return [row]
+    speed = {"images_per_s": len(files) / seconds, "ms_per_image": 1000 * seconds / len(files)}
+    quality = accuracy(texts, [f.stem for f in files])
+    return [{"model": "ddddocr 1.6.1", "backend": "ddddocr", "batch": 1, "decode": "yes", **speed, **quality}]
 
 
 def child(args: argparse.Namespace) -> None:
     files = fold0_test_files(args.data_dir)
-    if args.backend == "ddddocr":
+    backend, model = args.backend[0], args.model[0]  # a child measures one of each
+    if backend == "ddddocr":
         rows = measure_ddddocr(files, args.charset)
     else:
-        rows = measure_model(args.backend, files, args.threads)
+        rows = measure_model(model, backend, files, args.threads)
     print(json.dumps(rows))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data_dir", type=Path, required=True)
+    parser.add_argument("--model", nargs="+", default=["crnn", "fast"], help="shipped models or model files")
     parser.add_argument("--backend", nargs="+", default=["torch", "onnx", "ddddocr"])
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--charset", default=DEFAULT_CHARSET)
@@ -114,19 +115,22 @@ def main() -> None:
         return
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, "
           f"{args.threads} threads, Python {platform.python_version()}")  # fmt: skip
-    print("| backend | batch | PNG decoding | images/s | ms/image | whole-captcha acc. | CER |")
-    print("|---|---|---|---|---|---|---|")
-    for backend in args.backend:
+    print("| model | backend | batch | PNG decoding | images/s | ms/image | whole-captcha acc. | CER |")
+    print("|---|---|---|---|---|---|---|---|")
+    runs = [(m, b) for m in args.model for b in args.backend if b != "ddddocr"]
+    runs += [("ddddocr", "ddddocr")] if "ddddocr" in args.backend else []
+    for model, backend in runs:
         command = [sys.executable, __file__, "--child", "--data_dir", str(args.data_dir), "--backend", backend,
-                   "--threads", str(args.threads), "--charset", args.charset]  # fmt: skip
+                   "--model", model, "--threads", str(args.threads), "--charset", args.charset]  # fmt: skip
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             reason = result.stderr.strip().splitlines()[-1] if result.stderr.strip() else "failed"
-            print(f"| {backend} | - | - | - | - | - | {reason} |")
+            print(f"| {model} | {backend} | - | - | - | - | - | {reason} |")
             continue
         for row in json.loads(result.stdout.strip().splitlines()[-1]):
-            print(f"| {row['backend']} | {row['batch']} | {row['decode']} | {row['images_per_s']:.0f} | "
-                  f"{row['ms_per_image']:.2f} | {100 * row['seq_acc']:.2f} % | {100 * row['cer']:.2f} % |")  # fmt: skip
+            print(f"| {row['model']} | {row['backend']} | {row['batch']} | {row['decode']} | "
+                  f"{row['images_per_s']:.0f} | {row['ms_per_image']:.2f} | {100 * row['seq_acc']:.2f} % | "
+                  f"{100 * row['cer']:.3f} % |")  # fmt: skip
 
 
 if __name__ == "__main__":
