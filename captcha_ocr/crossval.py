@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from captcha_ocr.callbacks import PredictionWriter
 from captcha_ocr.lightning_cli import CaptchaCLI
 
 RUN_COLUMNS = [
@@ -68,6 +69,8 @@ def run_fold(
     epochs = trainer.current_epoch
     (val,) = trainer.validate(model, datamodule=data, ckpt_path="best", verbose=False)
     (test,) = trainer.test(model, datamodule=data, ckpt_path="best", verbose=False)
+    # The per-image predictions go to the results file, not through the CLI's CSV writer.
+    trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, PredictionWriter)]
     batches = trainer.predict(model, datamodule=data, ckpt_path="best")
     row = {
         "config": name,

@@ -151,7 +151,8 @@ def test_prepare_data_fails_clearly(tmp_path: Path) -> None:
     assert not (tmp_path / "d").exists()
 
 
-def test_crossval_records_runs_and_out_of_fold_predictions(make_folder, tmp_path: Path) -> None:
+def test_crossval_records_runs_and_out_of_fold_predictions(make_folder, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
     folder = make_folder(random_labels(30))
     args = [
         "--config",
@@ -175,6 +176,7 @@ def test_crossval_records_runs_and_out_of_fold_predictions(make_folder, tmp_path
     assert {p["label"] for p in predictions} <= set(random_labels(30))
     crossval(args)  # recorded runs are skipped, not repeated
     assert len(read_rows(tmp_path / "results" / "smoke_cv.csv")) == 2
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == []  # nothing else written here
 
 
 @pytest.mark.parametrize(
