@@ -1,0 +1,249 @@
+"""The data module: which files, how they are split into folds, how they are batched."""
+
+import shutil
+import tempfile
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch import Tensor
+from torch.utils.data import DataLoader, Subset
+
+from captcha_ocr.data.augment import RandomAffine, RandomLines
+from captcha_ocr.data.dataset import (
+    DEFAULT_LABEL_PATTERN,
+    CaptchaDataset,
+    label_from_name,
+    list_image_files,
+    read_labels_csv,
+)
+from captcha_ocr.data.split import Split, fold_split
+from captcha_ocr.images import IMAGE_SUFFIXES
+from captcha_ocr.synth import synthesize
+from captcha_ocr.tokenizer import DEFAULT_CHARSET, Tokenizer
+
+CAPTCHA_IMAGES_V2_URL = "https://github.com/AakashKumarNain/CaptchaCracker/raw/master/captcha_images_v2.zip"
+
+
+class CaptchaDataModule(pl.LightningDataModule):
+    """Captcha images from one folder, split for one fold of a k-fold cross-validation.
+
+    The files are sorted by name and shuffled by ``split_seed``; fold ``fold`` of ``num_folds``
+    equal parts is the test set, and ``val_fraction`` of the rest is the validation set that
+    picks checkpoints. The split depends only on the file names, ``split_seed`` and ``fold``.
+
+    Args:
+        data_dir: Folder of images named after their text (``226md.png``).
+        charset: Characters a label may contain, or ``auto``: the sorted characters of the
+            folder's labels. The model stores it, so prediction decodes with the same table.
+        min_length: Shortest label.
+        max_length: Longest label.
+        height: Model input height; every image is resized to ``height`` x ``width``.
+        width: Model input width.
+        fold: Which part of the k-fold partition is the test set.
+        num_folds: Number of parts; 5 gives the 4:1 train : test split.
+        val_fraction: Share of the train part held out for validation.
+        split_seed: Seed of the partition (kept apart from the training seed, so that runs with
+            other training seeds see the same folds).
+        batch_size: Images per batch.
+        num_workers: DataLoader worker processes. The images are decoded once into memory, so 0
+            (load in the training process) is fastest on a few CPU cores.
+        augment: Random shift / rotation / scale of training batches; never of val or test.
+        max_shift: Largest shift in input pixels, if ``augment``.
+        max_rotation: Largest rotation in degrees, if ``augment``.
+        max_scale: Largest relative zoom, if ``augment``.
+        line_probability: Share of training images that get an extra random noise line, if
+            ``augment`` (0: none).
+        label_pattern: Regex with a ``label`` group, matched against each file stem.
+        skip_bad_files: Leave out files that are not valid samples, with a warning naming each.
+        download_url: Zip archive to fetch into ``data_dir`` when the folder does not exist;
+            empty to never download.
+        expected_files: Number of valid images the download must yield (0: any number).
+        predict_dir: Folder of images for ``predict`` (names need not be labels); default: the
+            test part of the fold.
+        labels_csv: A ``file,label`` CSV (file names relative to ``data_dir``) to take labels from
+            instead of file names.
+        synthetic_size: When ``data_dir`` does not exist, draw this many synthetic captchas
+            there (``captcha`` package, seeded by ``split_seed``) instead of downloading.
+    """
+
+    def __init__(
+        self,
+        data_dir: str = "data/captcha_images_v2",
+        charset: str = DEFAULT_CHARSET,
+        min_length: int = 5,
+        max_length: int = 5,
+        height: int = 32,
+        width: int = 128,
+        fold: int = 0,
+        num_folds: int = 5,
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+        batch_size: int = 32,
+        num_workers: int = 0,
+        augment: bool = True,
+        max_shift: float = 3.0,
+        max_rotation: float = 0.0,
+        max_scale: float = 0.0,
+        line_probability: float = 0.0,
+        label_pattern: str = DEFAULT_LABEL_PATTERN,
+        skip_bad_files: bool = False,
+        download_url: str = CAPTCHA_IMAGES_V2_URL,
+        expected_files: int = 0,
+        predict_dir: str | None = None,
+        labels_csv: str | None = None,
+        synthetic_size: int = 0,
+    ) -> None:
+        super().__init__()
+        labels = read_labels_csv(labels_csv) if labels_csv else None
+        if charset == "auto":
+            charset = charset_of_labels(data_dir, label_pattern, labels)
+        # The charset is stored resolved (never "auto"), as the model stores it.
+        self.save_hyperparameters(ignore="charset")
+        self.hparams.charset = charset
+        self.labels = labels
+        self.tokenizer = Tokenizer(charset, min_length, max_length)
+        self.height = height
+        self.width = width
+        self.augmentation = None
+        if augment:
+            steps = [RandomAffine(max_shift, max_rotation, max_scale)]
+            steps += [RandomLines(line_probability)] if line_probability else []
+            self.augmentation = torch.nn.Sequential(*steps)
+        self.dataset: CaptchaDataset | None = None
+        self.split: Split | None = None
+        self.predict_dataset: CaptchaDataset | None = None
+
+    @property
+    def charset(self) -> str:
+        return self.tokenizer.charset
+
+    @property
+    def min_length(self) -> int:
+        return self.tokenizer.min_length
+
+    @property
+    def max_length(self) -> int:
+        return self.tokenizer.max_length
+
+    def prepare_data(self) -> None:
+        """Download and unpack the archive when ``data_dir`` does not exist yet."""
+        target = Path(self.hparams.data_dir)
+        predicting_elsewhere = self.hparams.predict_dir and self.trainer is not None and self.trainer.predicting
+        if target.exists() or predicting_elsewhere:
+            return
+        if self.hparams.synthetic_size:
+            tokenizer = self.tokenizer
+            synthesize(target, self.hparams.synthetic_size, tokenizer.charset, tokenizer.min_length,
+                       tokenizer.max_length, seed=self.hparams.split_seed)  # fmt: skip
+            return
+        if not self.hparams.download_url:
+            return
+        download_folder(self.hparams.download_url, target)
+        count = sum(1 for p in list_image_files(target) if p.suffix.lower() in IMAGE_SUFFIXES)
+        expected = self.hparams.expected_files
+        if expected and count != expected:
+            shutil.rmtree(target)
+            raise RuntimeError(
+                f"the archive at {self.hparams.download_url} held {count} images, expected {expected}; "
+                f"removed {target}, download it by hand or pass --data.data_dir"
+            )
+
+    def setup(self, stage: str) -> None:
+        hp = self.hparams
+        if stage == "predict" and hp.predict_dir:
+            files = list_image_files(hp.predict_dir)
+            self.predict_dataset = CaptchaDataset(
+                files, self.tokenizer, hp.height, hp.width, skip_bad_files=hp.skip_bad_files, labelled=False
+            )
+            return
+        if self.dataset is not None:
+            return
+        files = list_image_files(hp.data_dir)
+        if hp.labels_csv:
+            files = [f for f in files if f.resolve() != Path(hp.labels_csv).resolve()]
+        self.dataset = CaptchaDataset(
+            files, self.tokenizer, hp.height, hp.width, hp.label_pattern, hp.skip_bad_files, labels=self.labels
+        )
+        self.split = fold_split(len(self.dataset), hp.fold, hp.num_folds, hp.val_fraction, hp.split_seed)
+
+    def _loader(self, indices: list[int], shuffle: bool) -> DataLoader:
+        assert self.dataset is not None, "call setup() first"
+        subset = Subset(self.dataset, indices)
+        sampler = None
+        if not shuffle and self.trainer is not None and self.trainer.world_size > 1:
+            # Lightning's default DistributedSampler pads with repeated images to even out the
+            # processes, and a repeated image would count twice in val / test metrics.
+            sampler = UnrepeatedDistributedSampler(subset, self.trainer.world_size, self.trainer.global_rank, False)
+        return DataLoader(
+            subset,
+            batch_size=self.hparams.batch_size,
+            shuffle=shuffle,
+            sampler=sampler,
+            num_workers=self.hparams.num_workers,
+            persistent_workers=self.hparams.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.split.train, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.split.val, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.split.test, shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        if self.predict_dataset is None:
+            return self.test_dataloader()
+        return DataLoader(
+            self.predict_dataset, batch_size=self.hparams.batch_size, num_workers=self.hparams.num_workers
+        )
+
+    @property
+    def predict_files(self) -> list[Path]:
+        """The files ``predict`` reads, in loader order."""
+        return self.predict_dataset.files if self.predict_dataset is not None else self.files("test")
+
+    def files(self, part: str) -> list[Path]:
+        """The files of ``part`` ("train", "val" or "test"), in loader order when not shuffled."""
+        return [self.dataset.files[i] for i in getattr(self.split, part)]
+
+    def on_after_batch_transfer(self, batch: tuple[Tensor, Tensor] | Tensor, dataloader_idx: int):
+        if self.augmentation is None or self.trainer is None or not self.trainer.training:
+            return batch
+        images, targets = batch
+        return self.augmentation(images), targets
+
+
+def charset_of_labels(data_dir: str, label_pattern: str, labels: dict[str, str] | None = None) -> str:
+    """The sorted characters of a folder's labels: from ``labels`` if given, else from file names."""
+    if labels is None:
+        files = [p for p in list_image_files(data_dir) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        texts = [label_from_name(p, label_pattern) for p in files]
+    else:
+        texts = list(labels.values())
+    return "".join(sorted(set("".join(texts))))
+
+
+def download_folder(url: str, target: Path) -> None:
+    """Fetch a zip archive and unpack the one folder of images it holds as ``target``."""
+    with tempfile.TemporaryDirectory() as scratch:
+        archive = Path(scratch) / "archive.zip"
+        try:
+            urllib.request.urlretrieve(url, archive)
+            with zipfile.ZipFile(archive) as zipped:
+                zipped.extractall(Path(scratch) / "unpacked")
+        except (OSError, zipfile.BadZipFile) as error:
+            raise RuntimeError(
+                f"could not download the data from {url} ({error}); "
+                f"fetch it by hand and pass its folder as --data.data_dir"
+            ) from None
+        folders = [p.parent for p in (Path(scratch) / "unpacked").rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
+        if not folders:
+            raise RuntimeError(f"the archive at {url} holds no images")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(max(set(folders), key=folders.count)), target)

@@ -1,0 +1,143 @@
+"""A folder of captcha images, labelled by file name, decoded once into memory."""
+
+import csv
+import re
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from captcha_ocr.images import IMAGE_SUFFIXES, load_image
+from captcha_ocr.tokenizer import Tokenizer
+
+# The whole stem is the label, except for an optional "_<number>" suffix that lets two images
+# with the same text live in one folder (2b827.png, 2b827_1.png).
+DEFAULT_LABEL_PATTERN = r"(?P<label>.+?)(?:_\d+)?"
+
+
+class BadSampleError(ValueError):
+    """A file that cannot be a training sample; the message names the file and the reason."""
+
+
+def list_image_files(data_dir: str | Path) -> list[Path]:
+    """List the files of a data folder, sorted by name, hidden files left out.
+
+    Raises:
+        FileNotFoundError: The folder does not exist or is not a folder.
+        ValueError: The folder holds no files.
+    """
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"data folder {str(folder)!r} does not exist or is not a folder")
+    files = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
+    if not files:
+        raise ValueError(f"data folder {str(folder)!r} is empty")
+    return files
+
+
+def label_from_name(path: Path, pattern: str = DEFAULT_LABEL_PATTERN) -> str:
+    """The label that a file's stem spells, by ``pattern`` (a regex with a ``label`` group)."""
+    match = re.fullmatch(pattern, path.stem)
+    if match is None:
+        raise ValueError(f"file name does not match the label pattern {pattern!r}")
+    return match.group("label")
+
+
+def read_labels_csv(path: str | Path) -> dict[str, str]:
+    """``file,label`` rows (a header row naming them is required) as {file name: label}."""
+    with Path(path).open(newline="") as file:
+        rows = list(csv.DictReader(file))
+    if rows and not {"file", "label"} <= set(rows[0]):
+        raise ValueError(f"{path}: needs the columns file,label, found {','.join(rows[0])}")
+    return {row["file"]: row["label"] for row in rows}
+
+
+class CaptchaDataset(Dataset):
+    """Captcha images held in memory as one uint8 tensor, with their labels.
+
+    Every file is checked here, when the dataset is built, so that a bad file stops the run
+    before training starts rather than half-way through an epoch.
+
+    Args:
+        files: Image files; each label comes from the file name.
+        tokenizer: Checks and encodes the labels.
+        height: Model input height; images of any size are resized to it.
+        width: Model input width.
+        label_pattern: Regex with a ``label`` group, matched against the whole file stem.
+        skip_bad_files: Leave out bad files with a warning naming each (and a count) instead of
+            raising on the first.
+        labelled: Whether the images have labels. An unlabelled dataset (images to read) yields
+            images alone.
+        labels: Labels by file name (from a CSV); default: labels from the names by ``label_pattern``.
+
+    Raises:
+        BadSampleError: A file is not a readable image or its name is not a valid label.
+    """
+
+    def __init__(
+        self,
+        files: Sequence[Path],
+        tokenizer: Tokenizer,
+        height: int,
+        width: int,
+        label_pattern: str = DEFAULT_LABEL_PATTERN,
+        skip_bad_files: bool = False,
+        labelled: bool = True,
+        labels: dict[str, str] | None = None,
+    ) -> None:
+        self.labelled = labelled
+        self.files: list[Path] = []
+        self.labels: list[str] = []
+        images: list[Tensor] = []
+        skipped: list[str] = []
+        for path in files:
+            try:
+                label, image = self._read(path, tokenizer if labelled else None, height, width, label_pattern, labels)
+            except BadSampleError as error:
+                if not skip_bad_files:
+                    raise
+                skipped.append(str(error))
+                continue
+            self.files.append(path)
+            self.labels.append(label)
+            images.append(image)
+        if skipped:
+            warnings.warn(f"skipped {len(skipped)} bad file(s):\n" + "\n".join(skipped), stacklevel=2)
+        if not images:
+            raise ValueError("no valid images to build a dataset from")
+        self.images = torch.stack(images)  # (N, 1, H, W) uint8
+        self.targets = torch.from_numpy(tokenizer.encode(self.labels)) if labelled else None  # (N, max_length)
+
+    @staticmethod
+    def _read(
+        path: Path, tokenizer: Tokenizer | None, height: int, width: int, pattern: str, labels: dict[str, str] | None
+    ) -> tuple[str, Tensor]:
+        if path.is_dir():
+            raise BadSampleError(f"{path}: is a folder, not an image file")
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            raise BadSampleError(f"{path}: not an image file (suffix {path.suffix!r})")
+        label = ""
+        if tokenizer is not None:
+            try:
+                label = label_from_name(path, pattern) if labels is None else labels[path.name]
+                tokenizer.check(label)
+            except KeyError:
+                raise BadSampleError(f"{path}: has no row in the labels CSV") from None
+            except ValueError as error:
+                raise BadSampleError(f"{path}: invalid label: {error}") from None
+        try:
+            image = torch.from_numpy(load_image(path, height, width))
+        except (OSError, ValueError) as error:  # Pillow: unreadable, truncated or not an image
+            raise BadSampleError(f"{path}: cannot be read as an image: {error}") from None
+        return label, image
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor] | Tensor:
+        """The image as floats in [0, 1], shape (1, H, W), and, if labelled, its target ids (L,)."""
+        image = self.images[index].float().div_(255)
+        return (image, self.targets[index]) if self.labelled else image

@@ -1,0 +1,80 @@
+"""Synthetic labelled captchas from the ``captcha`` package, reproducible from a seed.
+
+    captcha-ocr synth --n 3000 --charset 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ --length 4-6 \\
+        --out data/synthetic --seed 0
+
+Writes ``<label>.png`` (``<label>_<k>.png`` when a label repeats) into an empty or new folder.
+``captcha`` 0.7.0 draws all its randomness from Python's ``random`` module, which this seeds.
+"""
+
+import argparse
+import random
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.progress import track
+
+
+def parse_lengths(text: str) -> tuple[int, int]:
+    """``"5"`` → (5, 5); ``"4-6"`` → (4, 6)."""
+    low, _, high = text.partition("-")
+    lengths = (int(low), int(high or low))
+    if not 1 <= lengths[0] <= lengths[1]:
+        raise ValueError(f"bad length range {text!r}")
+    return lengths
+
+
+def synthesize(
+    out: str | Path,
+    n: int,
+    charset: str,
+    min_length: int,
+    max_length: int,
+    seed: int = 0,
+    width: int = 160,
+    height: int = 60,
+    progress: bool = True,
+) -> list[Path]:
+    """Write ``n`` captchas with random labels; the same arguments give the same files."""
+    from captcha.image import ImageCaptcha
+
+    folder = Path(out)
+    if folder.exists() and any(folder.iterdir()):
+        raise FileExistsError(f"{folder} is not empty")
+    folder.mkdir(parents=True, exist_ok=True)
+    generator = ImageCaptcha(width=width, height=height)
+    saved_state = random.getstate()
+    random.seed(seed)
+    try:
+        seen: Counter = Counter()
+        paths = []
+        for _ in track(range(n), description="drawing", disable=not progress):
+            label = "".join(random.choice(charset) for _ in range(random.randint(min_length, max_length)))
+            stem = label if not seen[label] else f"{label}_{seen[label]}"
+            seen[label] += 1
+            path = folder / f"{stem}.png"
+            generator.generate_image(label).save(path)
+            paths.append(path)
+    finally:
+        random.setstate(saved_state)
+    return paths
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="captcha-ocr synth", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, required=True, help="number of images")
+    parser.add_argument("--charset", required=True, help="characters to draw labels from")
+    parser.add_argument("--length", default="5", help="label length, or a range such as 4-6")
+    parser.add_argument("--out", type=Path, required=True, help="new or empty folder")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--width", type=int, default=160)
+    parser.add_argument("--height", type=int, default=60)
+    args = parser.parse_args(argv)
+    min_length, max_length = parse_lengths(args.length)
+    paths = synthesize(args.out, args.n, args.charset, min_length, max_length, args.seed, args.width, args.height)
+    print(f"wrote {len(paths)} images to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""The LightningModule: loss, decoding, metrics and optimisation around ``CaptchaNet``."""
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.cli import OptimizerCallable
+from torch import Tensor
+from torch.optim.lr_scheduler import LambdaLR, OneCycleLR
+from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics.text import CharErrorRate
+
+from captcha_ocr.decoding import greedy_decode
+from captcha_ocr.losses import sequence_loss
+from captcha_ocr.model import CaptchaNet, Head
+from captcha_ocr.tokenizer import DEFAULT_CHARSET, Tokenizer
+
+
+@dataclass
+class Prediction:
+    """Decoded model output for a batch."""
+
+    texts: list[str]
+    confidences: Tensor  # (B,) probability of the decoded text under greedy decoding
+
+
+class SequenceAccuracy(MeanMetric):
+    """Share of captchas read without a single mistake."""
+
+    def update(self, preds: Sequence[str], targets: Sequence[str]) -> None:
+        super().update(torch.tensor([float(p == t) for p, t in zip(preds, targets, strict=True)]))
+
+
+class CharacterAccuracy(MeanMetric):
+    """Share of target characters predicted at their own position."""
+
+    def update(self, preds: Sequence[str], targets: Sequence[str]) -> None:
+        pairs = zip(preds, targets, strict=True)
+        correct = torch.tensor([float(sum(a == b for a, b in zip(p, t, strict=False))) for p, t in pairs])
+        lengths = torch.tensor([float(len(t)) for t in targets])
+        super().update(correct / lengths, weight=lengths)
+
+
+def text_metrics(prefix: str = "") -> MetricCollection:
+    """CER, whole-captcha accuracy and per-character accuracy, keyed ``<prefix>cer`` etc."""
+    metrics = {"cer": CharErrorRate(), "seq_acc": SequenceAccuracy(), "char_acc": CharacterAccuracy()}
+    return MetricCollection(metrics, prefix=prefix)
+
+
+class CaptchaSystem(pl.LightningModule):
+    """Trains and evaluates a ``CaptchaNet``.
+
+    Args:
+        charset: Characters the model reads (linked from the data module).
+        min_length: Shortest label (linked from the data module).
+        max_length: Longest label (linked from the data module).
+        height: Input height the model is trained at (linked from the data module; kept in the
+            checkpoint so that inference resizes images the same way).
+        width: Input width, likewise.
+        head: ``position`` (per-position cross-entropy) or ``ctc`` (CTC loss).
+        channels: Output channels of each residual stage.
+        strides: (height, width) stride of each stage.
+        blocks_per_stage: Residual blocks per stage.
+        lstm_hidden: Hidden size of each LSTM direction.
+        lstm_layers: Stacked BiLSTM layers.
+        dropout: Dropout before the LSTM and the head.
+        label_smoothing: Label smoothing of the per-position cross-entropy.
+        optimizer: Optimiser class and arguments; its ``lr`` is the peak learning rate.
+        schedule: ``onecycle``: warm-up then cosine decay to ~0 over the run; ``constant``.
+        warmup_fraction: Share of the steps spent warming up, for ``onecycle``.
+    """
+
+    def __init__(
+        self,
+        charset: str = DEFAULT_CHARSET,
+        min_length: int = 5,
+        max_length: int = 5,
+        height: int = 32,
+        width: int = 128,
+        head: Head = "position",
+        channels: Sequence[int] = (32, 64, 128),
+        strides: Sequence[tuple[int, int]] = ((2, 2), (2, 2), (2, 1)),
+        blocks_per_stage: int = 1,
+        lstm_hidden: int = 128,
+        lstm_layers: int = 1,
+        dropout: float = 0.1,
+        label_smoothing: float = 0.0,
+        optimizer: OptimizerCallable = torch.optim.AdamW,
+        schedule: Literal["onecycle", "constant"] = "onecycle",
+        warmup_fraction: float = 0.1,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.tokenizer = Tokenizer(charset, min_length, max_length)
+        self.model = CaptchaNet(
+            self.tokenizer.num_classes,
+            max_length,
+            head,
+            channels,
+            strides,
+            blocks_per_stage,
+            lstm_hidden,
+            lstm_layers,
+            dropout,
+        )
+        self.optimizer = optimizer
+        self.train_metrics = text_metrics("train/")
+        self.val_metrics = text_metrics("val/")
+        self.test_metrics = text_metrics("test/")
+        # Losses as metrics too, so that with several processes they are averaged over all images.
+        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.model(images)
+
+    def loss(self, logits: Tensor, targets: Tensor, reduction: str = "mean") -> Tensor:
+        """Loss of logits against padded target ids (B, L); ``reduction="none"`` gives (B,)."""
+        hp = self.hparams
+        return sequence_loss(logits, targets, hp.head, self.tokenizer.pad_id, hp.label_smoothing, reduction)
+
+    def decode(self, logits: Tensor) -> Prediction:
+        """Greedy decoding of logits into texts and their confidences."""
+        texts, confidences = greedy_decode(logits.detach().float().cpu().numpy(), self.tokenizer, self.hparams.head)
+        return Prediction(texts, torch.from_numpy(confidences))
+
+    def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        images, targets = batch
+        logits = self(images)
+        loss = self.loss(logits, targets)
+        metrics = getattr(self, f"{stage}_metrics")
+        metrics.update(self.decode(logits).texts, self.tokenizer.decode(targets))
+        on_step = stage == "train"
+        mean_loss = getattr(self, f"{stage}_loss")
+        mean_loss(loss.detach(), weight=len(images))
+        self.log(f"{stage}/loss", mean_loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(images))
+        self.log_dict(metrics, on_step=False, on_epoch=True, prog_bar=stage != "train", batch_size=len(images))
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._shared_step(batch, "train")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "val")
+
+    def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
+        self._shared_step(batch, "test")
+
+    def on_validation_epoch_end(self) -> None:
+        # Checkpoints are chosen on val CER; the loss term (well under one character error) only
+        # breaks ties, which are frequent once the validation set is read almost perfectly.
+        selection = self.val_metrics["val/cer"].compute() + 1e-4 * self.val_loss.compute().clamp(max=10)
+        self.log("val/selection", selection)
+
+    def predict_step(self, batch: tuple[Tensor, Tensor] | Tensor, batch_idx: int) -> dict:
+        """Texts and confidences; with targets in the batch, also per-image labels and losses."""
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        logits = self(images)
+        prediction = self.decode(logits)
+        output = {"texts": prediction.texts, "confidences": prediction.confidences}
+        if isinstance(batch, (tuple, list)):
+            output["labels"] = self.tokenizer.decode(batch[1])
+            output["losses"] = self.loss(logits, batch[1], reduction="none")
+        return output
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # With the random states saved, a resumed run draws the same batches and augmentations
+        # as an uninterrupted one.
+        # (Training draws from torch and Python's random only, never from numpy.)
+        checkpoint["rng_states"] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        states = checkpoint.get("rng_states")
+        if states is not None:
+            torch.set_rng_state(states["torch"])
+            random.setstate(states["python"])
+
+    def configure_optimizers(self) -> dict:
+        optimizer = self.optimizer(self.parameters())
+        if self.hparams.schedule == "constant":
+            scheduler = LambdaLR(optimizer, lambda step: 1.0)
+        else:
+            scheduler = OneCycleLR(
+                optimizer,
+                max_lr=[group["lr"] for group in optimizer.param_groups],
+                total_steps=int(self.trainer.estimated_stepping_batches),
+                pct_start=self.hparams.warmup_fraction,
+            )
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
