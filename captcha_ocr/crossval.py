@@ -149,8 +149,9 @@ def markdown_table(paths: Sequence[Path]) -> str:
 
     def cell(rows: list[dict], column: str, scale: float = 100.0, digits: int = 3) -> str:
         values = [scale * float(r[column]) for r in rows]
-        std = statistics.stdev(values) if len(values) > 1 else math.nan
-        return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
+        if len(values) == 1:
+            return f"{values[0]:.{digits}f}"
+        return f"{statistics.mean(values):.{digits}f} ± {statistics.stdev(values):.{digits}f}"
 
     lines = [
         "| config | runs | test CER % | whole-captcha acc. % | char. acc. % | worst test CER % | val CER % "
