@@ -130,7 +130,8 @@ class CaptchaDataModule(pl.LightningDataModule):
         return self.tokenizer.max_length
 
     def prepare_data(self) -> None:
-        """Download and unpack the archive when ``data_dir`` does not exist yet."""
+        """Fill a missing ``data_dir``: draw synthetic captchas (``synthetic_size``) or download
+        and unpack the archive, then check the number of images that arrived."""
         target = Path(self.hparams.data_dir)
         predicting_elsewhere = self.hparams.predict_dir and self.trainer is not None and self.trainer.predicting
         if target.exists() or predicting_elsewhere:
