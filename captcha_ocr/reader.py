@@ -91,16 +91,18 @@ class CaptchaReader:
         """Yield ``(source, reading)`` in input order, a batch at a time. With
         ``on_error="yield"`` an unreadable image yields ``(source, error)`` and the rest go on."""
         pending: list[tuple[ImageSource, np.ndarray | Exception]] = []
+        readable = 0  # images in `pending` that decoded
         for source in images:
             try:
                 pending.append((source, self.preprocess(source)))
+                readable += 1
             except (OSError, ValueError) as error:
                 if on_error == "raise":
                     raise
                 pending.append((source, error))
-            if sum(isinstance(item, np.ndarray) for _, item in pending) == self.batch_size:
+            if readable == self.batch_size:
                 yield from self._flush(pending)
-                pending = []
+                pending, readable = [], 0
         yield from self._flush(pending)
 
     def _flush(self, pending: list) -> Iterator[tuple[ImageSource, Reading | Exception]]:

@@ -24,17 +24,17 @@ from captcha_ocr.analysis import (
     summary,
     worst,
 )
-from captcha_ocr.checkpoint import load_model
+from captcha_ocr.checkpoint import ModelSpec, load_model
 from captcha_ocr.data.datamodule import CaptchaDataModule
 from captcha_ocr.decoding import greedy_decode, softmax
 from captcha_ocr.figures import confusion_figure, error_rate_figure, worst_images_grid
 from captcha_ocr.losses import sequence_loss
+from captcha_ocr.model import CaptchaNet
 
 
-def evaluate_checkpoint(checkpoint: str | Path, data_dir: str | Path, fold: int, part: str) -> list[ImageResult]:
-    """Per-image results of a checkpoint on one part ("train", "val", "test") of a fold, with the
+def evaluate_model(model: CaptchaNet, spec: ModelSpec, data_dir: str | Path, fold: int, part: str) -> list[ImageResult]:
+    """Per-image results of a network on one part ("train", "val", "test") of a fold, with the
     confidence of each predicted position."""
-    model, spec = load_model(checkpoint)
     data = CaptchaDataModule(
         str(data_dir), spec.charset, spec.min_length, spec.max_length, spec.height, spec.width, fold=fold
     )
@@ -114,8 +114,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder to write into")
     args = parser.parse_args(argv)
     if args.checkpoint:
-        results = evaluate_checkpoint(args.checkpoint, args.data_dir, args.fold, args.part)
-        charset = args.charset or load_model(args.checkpoint)[1].charset
+        model, spec = load_model(args.checkpoint)
+        results = evaluate_model(model, spec, args.data_dir, args.fold, args.part)
+        charset = args.charset or spec.charset
     else:
         results = read_predictions(args.predictions)
         charset = args.charset or "".join(sorted({c for r in results for c in r.label}))

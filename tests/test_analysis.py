@@ -73,3 +73,18 @@ def test_report_writes_tables_and_figures(tmp_path: Path) -> None:
     assert {"worst_by_loss.png", "confusion_matrix.png", "error_rates.png", "confusions.csv"} <= written
     with (tmp_path / "report" / "worst_by_loss.csv").open() as file:
         assert [row["file"] for row in csv.DictReader(file)] == ["ep85x.png", "nnn2b.png", "bcdef.png"]
+
+
+def test_report_from_a_checkpoint_evaluates_one_part(make_folder, tmp_path: Path) -> None:
+    from captcha_ocr.report import main as report
+
+    from .conftest import random_labels, write_tiny_weights
+
+    folder = make_folder(random_labels(20))
+    weights = write_tiny_weights(tmp_path / "tiny.pt")
+    report(["--checkpoint", str(weights), "--data_dir", str(folder), "--fold", "1", "--out", str(tmp_path / "r")])
+    with (tmp_path / "r" / "per_image.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert len(rows) == 4  # the test part of fold 1: a fifth of 20 images
+    assert all(len(row["position_confidences"].split()) == 5 for row in rows)
+    assert {row["file"] for row in rows} <= {f"{label}.png" for label in random_labels(20)}

@@ -8,10 +8,12 @@ from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).parent
 SHIPPED = ("crnn", "fast")
-DEFAULT_WEIGHTS = WEIGHTS_DIR / "crnn.pt"  # slim checkpoint for the torch backend
 ONNX_SPEC_KEY = "captcha_ocr.spec"  # ONNX metadata entry holding the ModelSpec as JSON
 
 
 def shipped_file(name: str, backend: str) -> Path:
     """The file of a shipped model for a backend ("torch" or "onnx")."""
     return WEIGHTS_DIR / f"{name}.{'onnx' if backend == 'onnx' else 'pt'}"
+
+
+DEFAULT_WEIGHTS = shipped_file("crnn", "torch")  # slim checkpoint of the default model
