@@ -21,6 +21,7 @@ class ModelSpec:
     max_length: int
     height: int
     width: int
+    crop_to_text: bool
     head: str
     channels: tuple[int, ...]
     strides: tuple[tuple[int, int], ...]
@@ -60,21 +61,27 @@ def load_model(path: str | Path = DEFAULT_WEIGHTS) -> tuple[CaptchaNet, ModelSpe
 
     Raises:
         FileNotFoundError: No file at ``path``.
-        ValueError: The file is not a captcha_ocr checkpoint.
+        ValueError: The file is not a captcha_ocr checkpoint (or one that would run code when
+            loaded), or its weights do not fit its spec.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
     try:
-        # Lightning checkpoints hold the optimiser's class in their hyper-parameters.
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        # A model file is user input: weights-only loading unpickles tensors and plain
+        # containers only, never code (a LightningCLI checkpoint stores its optimiser as a dict).
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         spec = ModelSpec.from_hparams(checkpoint["hyper_parameters"])
         state = checkpoint["state_dict"]
     except Exception as error:
-        raise ValueError(f"{path} is not a captcha_ocr checkpoint: {error!r}") from None
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{path} is not a captcha_ocr checkpoint of this version ({reason})") from None
     model = spec.build()
     prefix = "model."
-    model.load_state_dict({k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)})
+    try:
+        model.load_state_dict({k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)})
+    except RuntimeError as error:
+        raise ValueError(f"{path}: the weights do not match the architecture of its spec ({error})") from None
     return model.eval(), spec
 
 

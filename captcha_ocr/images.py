@@ -1,11 +1,17 @@
-"""Turning image files of any size and mode into the model's grey-scale input (no torch needed)."""
+"""Turning image files of any size and mode into the model's grey-scale input (no torch needed).
+
+``load_image`` is the one preprocessing function: the training data set, the torch reader and
+the ONNX reader all call it, so a model always sees its input prepared the same way. Brightness
+and contrast are left to the network, which standardises each image itself (``CaptchaNet``).
+"""
 
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+GREY_LEVELS = np.arange(256, dtype=np.float64)
 
 
 def to_grey(image: Image.Image) -> Image.Image:
@@ -28,13 +34,74 @@ def to_grey(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
-def load_image(source: str | Path | Image.Image, height: int, width: int) -> np.ndarray:
-    """Read, grey-scale and resize one image.
+def otsu_threshold(histogram: list[int]) -> int:
+    """The grey level that best splits an image's pixels into two classes (Otsu's method):
+    pixels at or below it are one class, above it the other.
+
+    Args:
+        histogram: Pixel count of each of the 256 grey levels (``Image.histogram()`` of an "L" image).
+    """
+    counts = np.asarray(histogram, dtype=np.float64)  # (256,)
+    weight_low = counts.cumsum()  # pixels at or below each level
+    sum_low = (counts * GREY_LEVELS).cumsum()
+    total, total_sum = weight_low[-1], sum_low[-1]
+    # Between-class variance w_low * w_high * (mean_low - mean_high)^2, rearranged to one division.
+    spread = (sum_low * total - weight_low * total_sum) ** 2
+    weights = weight_low * (total - weight_low)
+    between = np.divide(spread, weights, out=np.zeros(256), where=weights > 0)
+    return int(between.argmax())
+
+
+def _span(counts: np.ndarray, trim: float) -> tuple[int, int]:
+    """First and last index of a profile once ``trim`` of its mass is cut off at each end."""
+    cumulative = np.cumsum(counts)
+    total = cumulative[-1]
+    first = int(np.searchsorted(cumulative, trim * total, side="right"))
+    last = int(np.searchsorted(cumulative, (1 - trim) * total, side="left"))
+    return first, max(first, last)
+
+
+def text_box(grey: Image.Image, trim: float = 0.01, pad: float = 0.15) -> tuple[int, int, int, int]:
+    """Where the text is: the box of the ink pixels, padded by a share of its height.
+
+    Ink is the smaller of the two classes that Otsu's threshold splits the image into (so dark
+    text on a light page and light text on a dark one both work), which makes the box the same
+    whatever the brightness, contrast or gamma of the file. ``trim`` of the ink is ignored at
+    each end of both axes, so that specks of noise far from the text do not stretch the box.
+
+    Args:
+        grey: An 8-bit grey ("L") image.
+        trim: Share of ink pixels ignored at each end, per axis.
+        pad: Margin added on every side, as a share of the box height.
+
+    Returns:
+        (left, top, right, bottom) in pixels, for ``Image.crop``; the whole image when it holds
+        no ink (a blank page).
+    """
+    W, H = grey.size
+    histogram = grey.histogram()
+    threshold = otsu_threshold(histogram)
+    pixels = np.asarray(grey)  # (H, W)
+    ink = pixels <= threshold if 2 * sum(histogram[: threshold + 1]) <= W * H else pixels > threshold
+    columns = ink.sum(axis=0)  # (W,) ink pixels per column
+    if columns.sum() < 4:
+        return 0, 0, W, H
+    left, right = _span(columns, trim)
+    top, bottom = _span(ink.sum(axis=1), trim)
+    margin = pad * (bottom - top + 1)
+    box = (left - margin, top - margin, right + 1 + margin, bottom + 1 + margin)
+    return (max(0, round(box[0])), max(0, round(box[1])), min(W, round(box[2])), min(H, round(box[3])))
+
+
+def load_image(source: str | Path | Image.Image, height: int, width: int, crop_to_text: bool = True) -> np.ndarray:
+    """Read, grey-scale, crop to the text and resize one image.
 
     Args:
         source: A file path or an already opened Pillow image.
         height: Output height in pixels.
         width: Output width in pixels.
+        crop_to_text: Crop to ``text_box`` before resizing, so that margins, crops, scale and
+            aspect of the file do not change what the model sees.
 
     Returns:
         uint8 array of shape (1, height, width).
@@ -43,10 +110,12 @@ def load_image(source: str | Path | Image.Image, height: int, width: int) -> np.
         OSError: The file cannot be read or is not a complete image (Pillow's own message).
     """
     if isinstance(source, Image.Image):
-        grey = to_grey(source)
+        grey = to_grey(ImageOps.exif_transpose(source))
     else:
         with Image.open(source) as opened:
-            grey = to_grey(opened)
+            grey = to_grey(ImageOps.exif_transpose(opened))
             grey.load()  # decode now, while the file is open; raises on truncated data
+    if crop_to_text:
+        grey = grey.crop(text_box(grey))
     grey = grey.resize((width, height), Image.Resampling.BILINEAR)
     return np.array(grey, dtype=np.uint8)[None]

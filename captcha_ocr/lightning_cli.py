@@ -22,7 +22,7 @@ class CaptchaCLI(LightningCLI):
         super().__init__(CaptchaSystem, CaptchaDataModule, **kwargs)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        for name in ("charset", "min_length", "max_length", "height", "width"):
+        for name in ("charset", "min_length", "max_length", "height", "width", "crop_to_text"):
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(PredictionWriter, "prediction_writer")

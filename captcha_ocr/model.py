@@ -11,6 +11,15 @@ from torch import Tensor, nn
 Head = Literal["position", "ctc"]
 
 
+def standardize(images: Tensor, eps: float = 1e-3) -> Tensor:
+    """Each image (B, 1, H, W) to zero mean and unit standard deviation, so that a file made
+    brighter, darker or flatter (any change ``a * x + b``) gives the network the same input.
+    ``eps`` (a quarter of one grey level) keeps a blank image finite."""
+    centred = images - images.mean(dim=(1, 2, 3), keepdim=True)
+    std = centred.square().mean(dim=(1, 2, 3), keepdim=True).sqrt()  # (B, 1, 1, 1)
+    return centred / (std + eps)
+
+
 class ResidualBlock(nn.Module):
     """Two 3x3 convolutions with batch norm and an identity (or 1x1 projection) shortcut."""
 
@@ -113,7 +122,7 @@ class CaptchaNet(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         """Map images (B, 1, H, W) in [0, 1] to logits: (B, max_length, C) for the position
         head, (B, T, C) for the CTC head."""
-        features = self.cnn(self.stem(images - 0.5))  # (B, D, H', T)
+        features = self.cnn(self.stem(standardize(images)))  # (B, D, H', T)
         sequence = features.mean(dim=2).transpose(1, 2)  # (B, T, D): one step per column
         sequence, _ = self.rnn(self.dropout(sequence))  # (B, T, 2 * lstm_hidden)
         return self.head(self.dropout(sequence))

@@ -8,6 +8,7 @@
 The ONNX backend needs only onnxruntime, numpy and Pillow.
 """
 
+import io
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -17,21 +18,25 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from captcha_ocr.decoding import greedy_decode
+from captcha_ocr.decoding import character_confidences, greedy_decode
 from captcha_ocr.images import load_image
 from captcha_ocr.tokenizer import Tokenizer
 from captcha_ocr.weights import ONNX_SPEC_KEY, SHIPPED, shipped_file
 
 Backend = Literal["torch", "onnx"]
-ImageSource = str | Path | Image.Image
+ImageSource = str | Path | Image.Image | bytes | np.ndarray
+ACCEPTED = "a file path, a Pillow image, the bytes of an image file, or a uint8 / float array (H, W[, C])"
 
 
 @dataclass(frozen=True)
 class Reading:
-    """One image's text and the model's probability for it."""
+    """One image's text, the model's probability for it and for each of its characters, and
+    whether the probability is below the reader's ``min_confidence``."""
 
     text: str
     confidence: float
+    characters: tuple[float, ...] = ()
+    rejected: bool = False
 
 
 class CaptchaReader:
@@ -45,6 +50,7 @@ class CaptchaReader:
         backend: ``torch`` or ``onnx``.
         batch_size: Images per forward pass.
         num_threads: CPU threads of the backend (default: the backend's own choice).
+        min_confidence: Readings with a lower confidence are marked ``rejected`` (still returned).
     """
 
     def __init__(
@@ -53,10 +59,18 @@ class CaptchaReader:
         backend: Backend = "torch",
         batch_size: int = 64,
         num_threads: int | None = None,
+        min_confidence: float = 0.0,
     ) -> None:
         if backend not in ("torch", "onnx"):
             raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if num_threads is not None and num_threads < 1:
+            raise ValueError(f"num_threads must be at least 1, got {num_threads}")
+        if not 0 <= min_confidence <= 1:
+            raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
         self.batch_size = batch_size
+        self.min_confidence = min_confidence
         name = "crnn" if model_path is None else str(model_path)
         path = shipped_file(name, backend) if name in SHIPPED else Path(model_path)
         if not path.is_file():
@@ -68,21 +82,35 @@ class CaptchaReader:
         self.tokenizer = Tokenizer(spec["charset"], spec["min_length"], spec["max_length"])
         self.head = spec["head"]
         self.height, self.width = spec["height"], spec["width"]
+        self.crop_to_text = spec["crop_to_text"]
 
     def preprocess(self, image: ImageSource) -> np.ndarray:
-        """One image as the model's float input (1, H, W) in [0, 1]."""
-        return load_image(image, self.height, self.width).astype(np.float32) / 255
+        """One image as the model's float input (1, H, W) in [0, 1].
+
+        Raises:
+            TypeError: ``image`` is none of the accepted kinds.
+            OSError: The file cannot be read as an image.
+        """
+        return load_image(as_pillow_source(image), self.height, self.width, self.crop_to_text).astype(np.float32) / 255
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Raw model output for a preprocessed batch (B, 1, H, W)."""
         return self._run(batch)
 
     def read_arrays(self, batch: np.ndarray) -> list[Reading]:
-        texts, confidences = greedy_decode(self.logits(batch), self.tokenizer, self.head)
-        return [Reading(t, float(c)) for t, c in zip(texts, confidences, strict=True)]
+        """Read a preprocessed batch (B, 1, H, W)."""
+        logits = self.logits(batch)
+        texts, confidences = greedy_decode(logits, self.tokenizer, self.head)
+        characters = character_confidences(logits, self.tokenizer, self.head)
+        return [
+            Reading(text, float(confidence), tuple(chars), bool(confidence < self.min_confidence))
+            for text, confidence, chars in zip(texts, confidences, characters, strict=True)
+        ]
 
     def read(self, images: Sequence[ImageSource]) -> list[Reading]:
-        """Read images (paths or Pillow images); raises ``OSError`` on the first unreadable one."""
+        """Read a sequence of images (see ``ACCEPTED``); raises on the first unreadable one."""
+        if isinstance(images, (str, Path, bytes, Image.Image, np.ndarray)) or _is_tensor(images):
+            raise TypeError(f"read() takes a list of images, got one {type(images).__name__}: wrap it in a list")
         return [reading for _, reading in self.iter_read(images, on_error="raise")]
 
     def iter_read(
@@ -96,7 +124,7 @@ class CaptchaReader:
             try:
                 pending.append((source, self.preprocess(source)))
                 readable += 1
-            except (OSError, ValueError) as error:
+            except Exception as error:  # any failure of one image's decoding must not lose the others
                 if on_error == "raise":
                     raise
                 pending.append((source, error))
@@ -110,6 +138,44 @@ class CaptchaReader:
         readings = iter(self.read_arrays(np.stack(arrays)) if arrays else [])
         for source, item in pending:
             yield source, next(readings) if isinstance(item, np.ndarray) else item
+
+
+def _is_tensor(value: object) -> bool:
+    return type(value).__module__.startswith("torch") and hasattr(value, "numpy")
+
+
+def as_pillow_source(image: object) -> str | Path | Image.Image:
+    """What ``load_image`` opens: paths and Pillow images as they are, the bytes of an image file
+    and arrays (numpy or torch: (H, W), (H, W, C) or (C, H, W) with C in 1, 3, 4; uint8, or floats
+    in [0, 1]) as Pillow images.
+
+    Raises:
+        TypeError: Anything else, naming what is accepted.
+    """
+    if isinstance(image, (str, Path, Image.Image)):
+        return image
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return Image.open(io.BytesIO(bytes(image)))
+    if _is_tensor(image):
+        image = image.detach().cpu().numpy()
+    if isinstance(image, np.ndarray):
+        return _array_to_pillow(image)
+    raise TypeError(f"cannot read a {type(image).__name__}: pass {ACCEPTED}")
+
+
+def _array_to_pillow(array: np.ndarray) -> Image.Image:
+    if array.ndim == 3 and array.shape[0] in (1, 3, 4) and array.shape[2] not in (1, 3, 4):
+        array = array.transpose(1, 2, 0)  # (C, H, W) -> (H, W, C)
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (3, 4)) or array.size == 0:
+        raise TypeError(f"an image array must be (H, W), (H, W, C) or (C, H, W) with C in 1, 3, 4; got {array.shape}")
+    if array.dtype != np.uint8:
+        if not np.issubdtype(array.dtype, np.floating) and not np.issubdtype(array.dtype, np.integer):
+            raise TypeError(f"an image array must hold numbers, got {array.dtype}")
+        scale = 255.0 if np.issubdtype(array.dtype, np.floating) else 1.0
+        array = (array.astype(np.float64) * scale).clip(0, 255).round().astype(np.uint8)
+    return Image.fromarray(np.ascontiguousarray(array))
 
 
 def _torch_runner(path: Path, num_threads: int | None):
@@ -137,7 +203,11 @@ def _onnx_runner(path: Path, num_threads: int | None):
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if num_threads:
         options.intra_op_num_threads = num_threads
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own types for truncated or foreign files
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise ValueError(f"{path} is not a readable ONNX model ({reason})") from None
     metadata = session.get_modelmeta().custom_metadata_map
     if ONNX_SPEC_KEY not in metadata:
         raise ValueError(f"{path} was not exported by captcha-ocr export (no {ONNX_SPEC_KEY} metadata)")

@@ -60,6 +60,8 @@ class CaptchaSystem(pl.LightningModule):
         height: Input height the model is trained at (linked from the data module; kept in the
             checkpoint so that inference resizes images the same way).
         width: Input width, likewise.
+        crop_to_text: Whether images are cropped to their text before resizing (linked from the
+            data module and kept in the checkpoint, like the input size).
         head: ``position`` (per-position cross-entropy) or ``ctc`` (CTC loss).
         channels: Output channels of each residual stage.
         strides: (height, width) stride of each stage.
@@ -80,6 +82,7 @@ class CaptchaSystem(pl.LightningModule):
         max_length: int = 5,
         height: int = 32,
         width: int = 128,
+        crop_to_text: bool = True,
         head: Head = "position",
         channels: Sequence[int] = (32, 64, 128),
         strides: Sequence[tuple[int, int]] = ((2, 2), (2, 2), (2, 1)),

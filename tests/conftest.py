@@ -54,7 +54,20 @@ def real_data() -> Path:
 
 def write_tiny_weights(path: Path, seed: int = 0) -> Path:
     """A small untrained network as a weights file: enough to test the plumbing around a model."""
-    spec = ModelSpec(DEFAULT_CHARSET, 5, 5, 32, 128, "position", (8, 16, 16), ((2, 2), (2, 2), (2, 1)), 1, 16, 1)
+    spec = ModelSpec(
+        charset=DEFAULT_CHARSET,
+        min_length=5,
+        max_length=5,
+        height=32,
+        width=128,
+        crop_to_text=True,
+        head="position",
+        channels=(8, 16, 16),
+        strides=((2, 2), (2, 2), (2, 1)),
+        blocks_per_stage=1,
+        lstm_hidden=16,
+        lstm_layers=1,
+    )
     torch.manual_seed(seed)
     save_model(spec.build(), spec, path)
     return path

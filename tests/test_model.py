@@ -1,7 +1,6 @@
 import pytest
 import torch
 
-from captcha_ocr.data.augment import RandomAffine
 from captcha_ocr.model import CaptchaNet
 
 
@@ -17,18 +16,3 @@ def test_output_shapes(head: str, expected: tuple[int, int, int], size: tuple[in
 def test_channels_and_strides_must_pair() -> None:
     with pytest.raises(ValueError, match="one stride per stage"):
         CaptchaNet(20, 5, channels=(16, 32), strides=((2, 2),))
-
-
-def test_augmentation_keeps_shape_and_without_change_is_identity() -> None:
-    images = torch.rand(4, 1, 32, 128)
-    assert torch.allclose(RandomAffine(0, 0, 0)(images), images, atol=1e-5)
-    assert RandomAffine(3, 5, 0.1)(images).shape == images.shape
-
-
-def test_augmentation_shift_moves_content_by_whole_pixels() -> None:
-    images = torch.zeros(1, 1, 8, 16)
-    images[..., 4, 8] = 1
-    torch.manual_seed(0)
-    shifted = RandomAffine(max_shift=2)(images)
-    row, col = divmod(int(shifted.flatten().argmax()), 16)
-    assert abs(row - 4) <= 2 and abs(col - 8) <= 2

@@ -133,3 +133,95 @@ def test_shipped_onnx_matches_shipped_torch_on_real_images(real_data: Path) -> N
     batch = np.stack([torch_reader.preprocess(f) for f in fold0_test_images(real_data)[:64]])
     np.testing.assert_allclose(onnx_reader.logits(batch), torch_reader.logits(batch), atol=1e-4)
     assert [r.text for r in onnx_reader.read_arrays(batch)] == [r.text for r in torch_reader.read_arrays(batch)]
+
+
+def test_min_confidence_marks_readings_rejected_without_dropping_them(tiny_weights: Path) -> None:
+    images = [draw_captcha("226md"), draw_captcha("bcdef")]
+    readings = CaptchaReader(tiny_weights).read(images)
+    assert not any(r.rejected for r in readings)
+    strict = CaptchaReader(tiny_weights, min_confidence=1.0).read(images)  # an untrained model is never sure
+    assert [r.rejected for r in strict] == [True, True]
+    assert [r.text for r in strict] == [r.text for r in readings]
+    assert all(len(r.characters) == len(r.text) and all(0 < c <= 1 for c in r.characters) for r in readings)
+    with pytest.raises(ValueError, match="min_confidence"):
+        CaptchaReader(tiny_weights, min_confidence=1.5)
+
+
+def test_reader_accepts_arrays_tensors_and_bytes(tiny_weights: Path, tmp_path: Path) -> None:
+    import torch
+
+    image = draw_captcha("226md", mode="RGB")
+    image.save(tmp_path / "a.png")
+    pixels = np.asarray(image)  # (H, W, 3) uint8
+    sources = [
+        image,
+        pixels,
+        pixels.astype(np.float32) / 255,
+        torch.from_numpy(pixels.copy()).permute(2, 0, 1),  # (3, H, W)
+        (tmp_path / "a.png").read_bytes(),
+    ]
+    reader = CaptchaReader(tiny_weights)
+    expected = reader.preprocess(image)
+    for source in sources:
+        np.testing.assert_allclose(reader.preprocess(source), expected, atol=1 / 255)
+    with pytest.raises(TypeError, match="list"):
+        reader.read(str(tmp_path / "a.png"))  # one path, not a list: not read character by character
+    with pytest.raises(TypeError, match="accepted|pass"):
+        reader.preprocess({"image": 1})
+
+
+def test_a_model_file_cannot_run_code(tmp_path: Path) -> None:
+    import pickle
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    evil = tmp_path / "evil.pt"
+    with evil.open("wb") as file:
+        pickle.dump({"hyper_parameters": Payload(), "state_dict": {}}, file)
+    with pytest.raises(ValueError, match="not a captcha_ocr checkpoint"):
+        CaptchaReader(evil)
+    assert not marker.exists()
+    assert cli(["read", str(evil), "--model", str(evil)]) == 2
+    assert not marker.exists()
+
+
+def test_read_command_options_and_streams(tiny_weights: Path, tiny_onnx: Path, tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "images"
+    (folder / "sub").mkdir(parents=True)
+    draw_captcha("226md").save(folder / "tab\there.png")
+    draw_captcha("bcdef").save(folder / "sub" / "inner.png")
+    assert cli(["read", str(folder), "--model", str(tiny_weights), "--min-confidence", "1"]) == 3
+    captured = capsys.readouterr()
+    assert captured.out.strip().split("\t")[0] == str(folder / "tab\\there.png")  # the tab is escaped
+    assert captured.out.strip().endswith("\trejected")
+    assert "skipped 1 subfolder" in captured.err
+    assert cli(["read", str(folder), "--model", str(tiny_weights), "--recursive", "--json"]) == 0
+    assert len(capsys.readouterr().out.strip().split("\n")) == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli(["read", str(empty), "--model", str(tiny_weights)]) == 1
+    assert "no image files" in capsys.readouterr().err
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(tiny_onnx.read_bytes()[:500])
+    for model, backend in ((truncated, "onnx"), (tiny_weights, "onnx")):
+        assert cli(["read", str(folder), "--model", str(model), "--backend", backend]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("captcha-ocr: cannot load the model") and "Traceback" not in err
+    with pytest.raises(SystemExit) as exit_info:
+        cli(["read", str(folder), "--threads", "-1"])
+    assert exit_info.value.code == 2
+
+
+def test_read_command_into_a_closed_pipe_ends_quietly(tiny_weights: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index in range(300):
+        draw_captcha("226md").save(folder / f"{index:03d}.png")
+    command = f"{sys.executable} -m captcha_ocr.cli read {folder} --model {tiny_weights} | head -1"
+    result = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
+    assert result.stdout.count("\n") == 1
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr

@@ -1,48 +1,52 @@
-"""Train-time augmentation applied to whole batches, on the device the batch lives on."""
+"""Train-time augmentation applied to whole batches, on the device the batch lives on.
 
-import math
+Kornia does the geometric and photometric changes; ``RandomLines`` (an extra noise line, the
+one change specific to these captchas) is the only one written here.
+"""
 
+import kornia.augmentation as K
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 
-class RandomAffine(nn.Module):
-    """Random shift, rotation and scale of each image in a batch.
+def build_augmentation(
+    height: int,
+    width: int,
+    max_shift: float = 3.0,
+    max_rotation: float = 0.0,
+    max_scale: float = 0.0,
+    photometric: bool = False,
+    line_probability: float = 0.0,
+) -> nn.Sequential:
+    """The augmentation of training batches (B, 1, H, W) in [0, 1].
 
-    Pixels moved in from outside the image repeat the border, which in captchas is background.
+    The geometric part stands for what text localisation leaves over (a box a few pixels off,
+    tilted text); the photometric part for what the network's standardisation leaves over
+    (gamma, blur, noise).
 
     Args:
+        height: Input height, to express ``max_shift`` as a share of it.
+        width: Input width, likewise.
         max_shift: Largest shift in pixels, horizontally and vertically.
         max_rotation: Largest rotation in degrees, either way.
-        max_scale: Largest relative zoom, in or out (0.1 = 90 % to 110 %).
+        max_scale: Largest relative zoom, in or out, drawn for each axis on its own (so the
+            aspect ratio changes too).
+        photometric: Random gamma on half the images, blur and noise on a quarter each.
+        line_probability: Share of images that get an extra noise line (0: none).
     """
-
-    def __init__(self, max_shift: float = 4.0, max_rotation: float = 0.0, max_scale: float = 0.0) -> None:
-        super().__init__()
-        self.max_shift = max_shift
-        self.max_rotation = max_rotation
-        self.max_scale = max_scale
-
-    def forward(self, images: Tensor) -> Tensor:
-        B, _, H, W = images.shape  # batch, channels, height, width
-        uniform = torch.rand(B, 4, device=images.device) * 2 - 1  # (B, 4) in [-1, 1]
-        angle = uniform[:, 0] * math.radians(self.max_rotation)
-        scale = 1 + uniform[:, 1] * self.max_scale
-        # affine_grid works in [-1, 1] coordinates: a shift of s pixels is 2 s / size.
-        shift_x = uniform[:, 2] * self.max_shift * 2 / W
-        shift_y = uniform[:, 3] * self.max_shift * 2 / H
-        cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-        aspect = H / W  # rotate in pixel space, not in the stretched [-1, 1] square
-        theta = torch.stack(
-            [
-                torch.stack([cos, -sin * aspect, shift_x], dim=1),
-                torch.stack([sin / aspect, cos, shift_y], dim=1),
-            ],
-            dim=1,
-        )  # (B, 2, 3)
-        grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-        return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    scale = (1 - max_scale, 1 + max_scale, 1 - max_scale, 1 + max_scale)
+    steps: list[nn.Module] = [
+        K.RandomAffine(max_rotation, (max_shift / width, max_shift / height), scale, padding_mode="border", p=1.0)
+    ]
+    if photometric:
+        steps += [
+            K.RandomGamma((0.5, 2.0), p=0.5),
+            K.RandomGaussianBlur((5, 5), (0.1, 1.5), p=0.25),
+            K.RandomGaussianNoise(std=0.06, p=0.25),
+        ]
+    if line_probability:
+        steps.append(RandomLines(line_probability))
+    return nn.Sequential(*steps)
 
 
 class RandomLines(nn.Module):

@@ -7,12 +7,11 @@ import zipfile
 from pathlib import Path
 
 import lightning.pytorch as pl
-import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch import Tensor
 from torch.utils.data import DataLoader, Subset
 
-from captcha_ocr.data.augment import RandomAffine, RandomLines
+from captcha_ocr.data.augment import build_augmentation
 from captcha_ocr.data.dataset import (
     DEFAULT_LABEL_PATTERN,
     CaptchaDataset,
@@ -51,10 +50,15 @@ class CaptchaDataModule(pl.LightningDataModule):
         batch_size: Images per batch.
         num_workers: DataLoader worker processes. The images are decoded once into memory, so 0
             (load in the training process) is fastest on a few CPU cores.
-        augment: Random shift / rotation / scale of training batches; never of val or test.
+        crop_to_text: Crop every image to its text before resizing (``images.text_box``), so that
+            margins, crops, scale and aspect of a file do not matter. The model stores it, so
+            reading prepares images the same way.
+        augment: Random shift / rotation / scale (and, with ``photometric``, gamma / blur /
+            noise) of training batches; never of val or test.
         max_shift: Largest shift in input pixels, if ``augment``.
         max_rotation: Largest rotation in degrees, if ``augment``.
-        max_scale: Largest relative zoom, if ``augment``.
+        max_scale: Largest relative zoom of each axis, if ``augment``.
+        photometric: Random gamma, blur and noise, if ``augment``.
         line_probability: Share of training images that get an extra random noise line, if
             ``augment`` (0: none).
         label_pattern: Regex with a ``label`` group, matched against each file stem.
@@ -78,6 +82,7 @@ class CaptchaDataModule(pl.LightningDataModule):
         max_length: int = 5,
         height: int = 32,
         width: int = 128,
+        crop_to_text: bool = True,
         fold: int = 0,
         num_folds: int = 5,
         val_fraction: float = 0.1,
@@ -88,6 +93,7 @@ class CaptchaDataModule(pl.LightningDataModule):
         max_shift: float = 3.0,
         max_rotation: float = 0.0,
         max_scale: float = 0.0,
+        photometric: bool = False,
         line_probability: float = 0.0,
         label_pattern: str = DEFAULT_LABEL_PATTERN,
         skip_bad_files: bool = False,
@@ -108,11 +114,12 @@ class CaptchaDataModule(pl.LightningDataModule):
         self.tokenizer = Tokenizer(charset, min_length, max_length)
         self.height = height
         self.width = width
+        self.crop_to_text = crop_to_text
         self.augmentation = None
         if augment:
-            steps = [RandomAffine(max_shift, max_rotation, max_scale)]
-            steps += [RandomLines(line_probability)] if line_probability else []
-            self.augmentation = torch.nn.Sequential(*steps)
+            self.augmentation = build_augmentation(
+                height, width, max_shift, max_rotation, max_scale, photometric, line_probability
+            )
         self.dataset: CaptchaDataset | None = None
         self.split: Split | None = None
         self.predict_dataset: CaptchaDataset | None = None
@@ -158,7 +165,13 @@ class CaptchaDataModule(pl.LightningDataModule):
         if stage == "predict" and hp.predict_dir:
             files = list_image_files(hp.predict_dir)
             self.predict_dataset = CaptchaDataset(
-                files, self.tokenizer, hp.height, hp.width, skip_bad_files=hp.skip_bad_files, labelled=False
+                files,
+                self.tokenizer,
+                hp.height,
+                hp.width,
+                skip_bad_files=hp.skip_bad_files,
+                labelled=False,
+                crop_to_text=hp.crop_to_text,
             )
             return
         if self.dataset is not None:
@@ -167,7 +180,14 @@ class CaptchaDataModule(pl.LightningDataModule):
         if hp.labels_csv:
             files = [f for f in files if f.resolve() != Path(hp.labels_csv).resolve()]
         self.dataset = CaptchaDataset(
-            files, self.tokenizer, hp.height, hp.width, hp.label_pattern, hp.skip_bad_files, labels=self.labels
+            files,
+            self.tokenizer,
+            hp.height,
+            hp.width,
+            hp.label_pattern,
+            hp.skip_bad_files,
+            labels=self.labels,
+            crop_to_text=hp.crop_to_text,
         )
         self.split = fold_split(len(self.dataset), hp.fold, hp.num_folds, hp.val_fraction, hp.split_seed)
 

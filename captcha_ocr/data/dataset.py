@@ -72,6 +72,7 @@ class CaptchaDataset(Dataset):
         labelled: Whether the images have labels. An unlabelled dataset (images to read) yields
             images alone.
         labels: Labels by file name (from a CSV); default: labels from the names by ``label_pattern``.
+        crop_to_text: Crop each image to its text before resizing (see ``images.load_image``).
 
     Raises:
         BadSampleError: A file is not a readable image or its name is not a valid label.
@@ -87,6 +88,7 @@ class CaptchaDataset(Dataset):
         skip_bad_files: bool = False,
         labelled: bool = True,
         labels: dict[str, str] | None = None,
+        crop_to_text: bool = True,
     ) -> None:
         self.labelled = labelled
         self.files: list[Path] = []
@@ -95,7 +97,9 @@ class CaptchaDataset(Dataset):
         skipped: list[str] = []
         for path in files:
             try:
-                label, image = self._read(path, tokenizer if labelled else None, height, width, label_pattern, labels)
+                label, image = self._read(
+                    path, tokenizer if labelled else None, (height, width, crop_to_text), label_pattern, labels
+                )
             except BadSampleError as error:
                 if not skip_bad_files:
                     raise
@@ -113,7 +117,11 @@ class CaptchaDataset(Dataset):
 
     @staticmethod
     def _read(
-        path: Path, tokenizer: Tokenizer | None, height: int, width: int, pattern: str, labels: dict[str, str] | None
+        path: Path,
+        tokenizer: Tokenizer | None,
+        preparation: tuple[int, int, bool],
+        pattern: str,
+        labels: dict[str, str] | None,
     ) -> tuple[str, Tensor]:
         if path.is_dir():
             raise BadSampleError(f"{path}: is a folder, not an image file")
@@ -129,7 +137,7 @@ class CaptchaDataset(Dataset):
             except ValueError as error:
                 raise BadSampleError(f"{path}: invalid label: {error}") from None
         try:
-            image = torch.from_numpy(load_image(path, height, width))
+            image = torch.from_numpy(load_image(path, *preparation))
         except (OSError, ValueError) as error:  # Pillow: unreadable, truncated or not an image
             raise BadSampleError(f"{path}: cannot be read as an image: {error}") from None
         return label, image

@@ -1,0 +1,122 @@
+"""The one preprocessing path: text localisation, standardisation, and the perturbations the
+robustness benchmark applies."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageEnhance, ImageOps
+
+from captcha_ocr.data.augment import build_augmentation
+from captcha_ocr.data.dataset import CaptchaDataset
+from captcha_ocr.export import export_onnx
+from captcha_ocr.images import load_image, otsu_threshold, text_box
+from captcha_ocr.model import standardize
+from captcha_ocr.perturbations import PERTURBATIONS, STRENGTHS
+from captcha_ocr.reader import CaptchaReader
+from captcha_ocr.tokenizer import Tokenizer
+
+from .conftest import draw_captcha, write_tiny_weights
+
+
+def test_otsu_threshold_splits_two_grey_levels() -> None:
+    histogram = [0] * 256
+    histogram[30], histogram[200] = 100, 300
+    threshold = otsu_threshold(histogram)
+    assert 30 <= threshold < 200  # every level in between separates the two equally well
+    assert otsu_threshold([0] * 100 + [50] + [0] * 155) == 0  # one level: nothing to split
+
+
+def test_text_box_finds_the_ink_whatever_the_margin_and_polarity() -> None:
+    page = Image.new("L", (100, 40), 230)
+    page.paste(20, (30, 10, 70, 25))  # a dark block: the "text"
+    left, top, right, bottom = text_box(page, trim=0.0, pad=0.0)
+    assert (left, top, right, bottom) == (30, 10, 70, 25)
+    assert text_box(ImageOps.invert(page), trim=0.0, pad=0.0) == (30, 10, 70, 25)  # light text on dark
+    padded = text_box(page, trim=0.0, pad=0.2)  # 0.2 x 15 px = 3 px on every side
+    assert padded == (27, 7, 73, 28)
+    assert text_box(Image.new("L", (50, 20), 200)) == (0, 0, 50, 20)  # blank: the whole image
+
+
+def test_margins_brightness_and_contrast_do_not_change_the_prepared_image() -> None:
+    image = draw_captcha("226md", mode="RGB")
+    reference = load_image(image, 32, 128).astype(np.int16)
+    margin = ImageOps.expand(image, border=30, fill=(255, 255, 255))
+    assert np.abs(load_image(margin, 32, 128).astype(np.int16) - reference).mean() < 3
+    without_crop = load_image(margin, 32, 128, crop_to_text=False).astype(np.int16)
+    assert np.abs(without_crop - reference).mean() > 20  # the crop is what makes the difference
+    darker = load_image(ImageEnhance.Brightness(image).enhance(0.5), 32, 128)
+    assert text_box(ImageEnhance.Brightness(image).enhance(0.5).convert("L")) == text_box(image.convert("L"))
+    # After the network's standardisation, a darker copy is the same input.
+    as_float = [torch.from_numpy(a).float()[None] / 255 for a in (reference.astype(np.uint8), darker)]
+    assert (standardize(as_float[0]) - standardize(as_float[1])).abs().mean() < 0.05
+
+
+def test_standardize_cancels_any_brightness_and_contrast_change() -> None:
+    images = torch.rand(3, 1, 32, 128)
+    changed = 0.4 * images + 0.3
+    assert torch.allclose(standardize(images), standardize(changed), atol=0.05)
+    out = standardize(images)
+    assert torch.allclose(out.mean(dim=(1, 2, 3)), torch.zeros(3), atol=1e-5)
+    assert torch.isfinite(standardize(torch.full((1, 1, 8, 8), 0.7))).all()  # blank: no division by zero
+
+
+def test_exif_orientation_is_applied(tmp_path: Path) -> None:
+    image = draw_captcha("226md", mode="RGB")
+    rotated = image.rotate(90, expand=True)  # stored on its side, as a phone would
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "turn 90 degrees clockwise to view": undoes the turn above
+    rotated.save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    upright = load_image(image, 32, 128).astype(np.int16)
+    assert np.abs(load_image(tmp_path / "phone.jpg", 32, 128).astype(np.int16) - upright).mean() < 8
+
+
+def test_dataset_torch_reader_and_onnx_reader_prepare_an_image_the_same(tmp_path: Path) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for label in ("226md", "bcdef"):
+        ImageOps.expand(draw_captcha(label), border=12, fill=(255, 255, 255, 255)).save(folder / f"{label}.png")
+    files = sorted(folder.iterdir())
+    dataset = CaptchaDataset(files, Tokenizer(), 32, 128)
+    weights = write_tiny_weights(tmp_path / "tiny.pt")
+    torch_reader = CaptchaReader(weights)
+    onnx_reader = CaptchaReader(export_onnx(tmp_path / "tiny.onnx", weights), backend="onnx")
+    for index, path in enumerate(files):
+        from_dataset = dataset[index][0].numpy()  # (1, H, W) in [0, 1]
+        np.testing.assert_array_equal(torch_reader.preprocess(path), from_dataset)
+        np.testing.assert_array_equal(onnx_reader.preprocess(path), from_dataset)
+    batch = np.stack([torch_reader.preprocess(path) for path in files])
+    np.testing.assert_allclose(onnx_reader.logits(batch), torch_reader.logits(batch), atol=1e-4)
+
+
+def test_augmentation_keeps_shape_and_range_and_without_change_is_identity() -> None:
+    images = torch.rand(4, 1, 32, 128)
+    identity = build_augmentation(32, 128, max_shift=0.0)
+    assert torch.allclose(identity(images), images, atol=1e-4)
+    augment = build_augmentation(32, 128, 3.0, 4.0, 0.08, photometric=True, line_probability=0.5)
+    out = augment(images)
+    assert out.shape == images.shape
+    assert not torch.allclose(out, images, atol=1e-3)
+
+
+def test_augmentation_shift_stays_within_bounds() -> None:
+    images = torch.zeros(16, 1, 8, 16)
+    images[..., 4, 8] = 1
+    shifted = build_augmentation(8, 16, max_shift=2.0)(images)
+    for image in shifted:
+        row, col = divmod(int(image.flatten().argmax()), 16)
+        assert abs(row - 4) <= 2 and abs(col - 8) <= 2
+
+
+@pytest.mark.parametrize("perturbation", PERTURBATIONS, ids=lambda p: p.name)
+def test_perturbations_are_repeatable_and_each_strength_differs(perturbation) -> None:
+    image = draw_captcha("226md", mode="RGB")
+    outputs = set()
+    for strength in STRENGTHS:
+        first = perturbation(image, strength, np.random.default_rng(3))
+        again = perturbation(image, strength, np.random.default_rng(3))
+        assert first.mode == "RGB"
+        assert (first.size, first.tobytes()) == (again.size, again.tobytes())  # the same seed, the same image
+        outputs.add((first.size, first.tobytes()))
+    assert len(outputs | {(image.size, image.tobytes())}) == 4  # mild, moderate and strong all change it
