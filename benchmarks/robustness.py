@@ -129,8 +129,13 @@ def risk_coverage(correct: np.ndarray, confidence: np.ndarray) -> list[dict]:
     for coverage in np.linspace(0.05, 1.0, 20):
         k = max(1, round(coverage * len(order)))
         threshold = float(confidence[order][k - 1])
-        rows.append({"coverage": round(k / len(order), 4), "accuracy": round(float(kept_correct[k - 1] / kept[k - 1]), 5),
-                     "threshold": round(threshold, 6)})  # fmt: skip
+        rows.append(
+            {
+                "coverage": round(k / len(order), 4),
+                "accuracy": round(float(kept_correct[k - 1] / kept[k - 1]), 5),
+                "threshold": round(threshold, 6),
+            }
+        )
     return rows
 
 
@@ -171,8 +176,12 @@ def plot_coverage(rows: list[dict], target: Path) -> None:
 
     figure, axis = plt.subplots(figsize=(6, 4))
     for (model, subset), points in _grouped(rows).items():
-        axis.plot([100 * p["coverage"] for p in points], [100 * p["accuracy"] for p in points],
-                  marker=".", label=f"{model}, {subset}")  # fmt: skip
+        axis.plot(
+            [100 * p["coverage"] for p in points],
+            [100 * p["accuracy"] for p in points],
+            marker=".",
+            label=f"{model}, {subset}",
+        )
     axis.set_xlabel("readings kept (most confident first) %")
     axis.set_ylabel("accuracy of the kept readings %")
     axis.grid(alpha=0.3)
@@ -241,7 +250,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--out", type=Path, default=Path("results"), help="folder for the CSV files")
     parser.add_argument("--plots", type=Path, default=Path("docs"), help="folder for the plots")
-    return parser.parse_args(argv)  # fmt: skip
+    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -293,8 +302,10 @@ def main(argv: list[str] | None = None) -> None:
         confident = sum(r["wrong_confident"] for r in own)
         if reader.name.startswith("ddddocr"):
             continue
-        print(f"{reader.name}: {wrong} wrong readings, {confident} of them ({100 * confident / max(wrong, 1):.1f} %) "
-              f"with confidence > {CONFIDENT}")  # fmt: skip
+        print(
+            f"{reader.name}: {wrong} wrong readings, {confident} of them ({100 * confident / max(wrong, 1):.1f} %) "
+            f"with confidence > {CONFIDENT}"
+        )
 
 
 if __name__ == "__main__":

@@ -166,7 +166,7 @@ def test_reader_accepts_arrays_tensors_and_bytes(tiny_weights: Path, tmp_path: P
         np.testing.assert_allclose(reader.preprocess(source), expected, atol=1 / 255)
     with pytest.raises(TypeError, match="list"):
         reader.read(str(tmp_path / "a.png"))  # one path, not a list: not read character by character
-    with pytest.raises(TypeError, match="accepted|pass"):
+    with pytest.raises(TypeError, match="cannot read a dict"):
         reader.preprocess({"image": 1})
 
 
