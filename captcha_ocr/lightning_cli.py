@@ -1,5 +1,8 @@
 """The LightningCLI of the project: model and data classes, and the sizes linked between them."""
 
+import os
+import sys
+
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
@@ -35,3 +38,15 @@ class CaptchaCLI(LightningCLI):
                 "checkpoint.auto_insert_metric_name": False,
             }
         )
+
+
+def run() -> None:
+    """Run the CLI; a problem with the data, a file or a checkpoint ends it with a one-paragraph
+    message and exit code 1 instead of a traceback (``CAPTCHA_OCR_DEBUG=1`` shows the traceback)."""
+    try:
+        CaptchaCLI()
+    except (ValueError, OSError) as error:
+        if os.environ.get("CAPTCHA_OCR_DEBUG"):
+            raise
+        print(f"error: {error}\n(set CAPTCHA_OCR_DEBUG=1 for the traceback)", file=sys.stderr)
+        sys.exit(1)

@@ -175,6 +175,14 @@ class CaptchaSystem(pl.LightningModule):
         checkpoint["rng_states"] = {"torch": torch.get_rng_state(), "python": random.getstate()}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        stored = checkpoint.get("hyper_parameters", {})
+        # The weights only mean something with the text table and input they were trained on.
+        for name in ("charset", "min_length", "max_length", "height", "width", "crop_to_text"):
+            if name in stored and stored[name] != self.hparams[name]:
+                raise ValueError(
+                    f"the checkpoint was trained with {name}={stored[name]!r}, this run has {self.hparams[name]!r}: "
+                    f"pass --data.{name} {stored[name]} (or leave it to the config the checkpoint was trained with)"
+                )
         states = checkpoint.get("rng_states")
         if states is not None:
             torch.set_rng_state(states["torch"])

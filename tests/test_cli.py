@@ -130,7 +130,7 @@ def test_prepare_data_downloads_and_unpacks_an_archive(tmp_path: Path) -> None:
             draw_captcha(label).save(tmp_path / f"{label}.png")
             zipped.write(tmp_path / f"{label}.png", f"captcha_images_v2/{label}.png")
     target = tmp_path / "data" / "captcha_images_v2"
-    data = CaptchaDataModule(data_dir=str(target), download_url=archive.as_uri(), expected_files=6)
+    data = CaptchaDataModule(data_dir=str(target), download_url=archive.as_uri(), expected_files=6, download=True)
     data.prepare_data()
     assert sorted(p.stem for p in target.iterdir()) == labels
     data.setup("fit")
@@ -138,14 +138,22 @@ def test_prepare_data_downloads_and_unpacks_an_archive(tmp_path: Path) -> None:
 
 
 def test_prepare_data_fails_clearly(tmp_path: Path) -> None:
-    missing = CaptchaDataModule(data_dir=str(tmp_path / "d"), download_url=(tmp_path / "none.zip").as_uri())
+    typo = CaptchaDataModule(data_dir=str(tmp_path / "typo"), download_url=(tmp_path / "none.zip").as_uri())
+    with pytest.raises(FileNotFoundError, match="typo' does not exist"):
+        typo.prepare_data()  # not the default location and no --data.download: no download
+    assert not (tmp_path / "typo").exists()
+    missing = CaptchaDataModule(
+        data_dir=str(tmp_path / "d"), download_url=(tmp_path / "none.zip").as_uri(), download=True
+    )
     with pytest.raises(RuntimeError, match="could not download the data"):
         missing.prepare_data()
     archive = tmp_path / "few.zip"
     with zipfile.ZipFile(archive, "w") as zipped:
         draw_captcha("226md").save(tmp_path / "226md.png")
         zipped.write(tmp_path / "226md.png", "captcha_images_v2/226md.png")
-    short = CaptchaDataModule(data_dir=str(tmp_path / "d"), download_url=archive.as_uri(), expected_files=1040)
+    short = CaptchaDataModule(
+        data_dir=str(tmp_path / "d"), download_url=archive.as_uri(), expected_files=1040, download=True
+    )
     with pytest.raises(RuntimeError, match="held 1 images, expected 1040"):
         short.prepare_data()
     assert not (tmp_path / "d").exists()

@@ -25,6 +25,7 @@ from captcha_ocr.synth import synthesize
 from captcha_ocr.tokenizer import DEFAULT_CHARSET, Tokenizer
 
 CAPTCHA_IMAGES_V2_URL = "https://github.com/AakashKumarNain/CaptchaCracker/raw/master/captcha_images_v2.zip"
+DEFAULT_DATA_DIR = "data/captcha_images_v2"
 
 
 class CaptchaDataModule(pl.LightningDataModule):
@@ -63,8 +64,10 @@ class CaptchaDataModule(pl.LightningDataModule):
             ``augment`` (0: none).
         label_pattern: Regex with a ``label`` group, matched against each file stem.
         skip_bad_files: Leave out files that are not valid samples, with a warning naming each.
-        download_url: Zip archive to fetch into ``data_dir`` when the folder does not exist;
-            empty to never download.
+        download_url: Zip archive to fetch into ``data_dir`` when the folder does not exist.
+        download: Fetch ``download_url`` into a missing ``data_dir`` even when it is not the
+            default location (a missing folder elsewhere is otherwise an error: a typo must not
+            start a download).
         expected_files: Number of valid images the download must yield (0: any number).
         predict_dir: Folder of images for ``predict`` (names need not be labels); default: the
             test part of the fold.
@@ -76,7 +79,7 @@ class CaptchaDataModule(pl.LightningDataModule):
 
     def __init__(
         self,
-        data_dir: str = "data/captcha_images_v2",
+        data_dir: str = DEFAULT_DATA_DIR,
         charset: str = DEFAULT_CHARSET,
         min_length: int = 5,
         max_length: int = 5,
@@ -98,6 +101,7 @@ class CaptchaDataModule(pl.LightningDataModule):
         label_pattern: str = DEFAULT_LABEL_PATTERN,
         skip_bad_files: bool = False,
         download_url: str = CAPTCHA_IMAGES_V2_URL,
+        download: bool = False,
         expected_files: int = 0,
         predict_dir: str | None = None,
         labels_csv: str | None = None,
@@ -148,8 +152,11 @@ class CaptchaDataModule(pl.LightningDataModule):
             synthesize(target, self.hparams.synthetic_size, tokenizer.charset, tokenizer.min_length,
                        tokenizer.max_length, seed=self.hparams.split_seed)  # fmt: skip
             return
-        if not self.hparams.download_url:
-            return
+        if not (self.hparams.download or Path(self.hparams.data_dir) == Path(DEFAULT_DATA_DIR)):
+            raise FileNotFoundError(
+                f"data folder {str(target)!r} does not exist: pass the folder of your images as --data.data_dir, "
+                f"or add --data.download true to fetch captcha_images_v2 into it"
+            )
         download_folder(self.hparams.download_url, target)
         count = sum(1 for p in list_image_files(target) if p.suffix.lower() in IMAGE_SUFFIXES)
         expected = self.hparams.expected_files

@@ -18,6 +18,9 @@ from captcha_ocr.tokenizer import Tokenizer
 DEFAULT_LABEL_PATTERN = r"(?P<label>.+?)(?:_\d+)?"
 
 
+MAX_LISTED = 20  # bad files named one by one in an error message
+
+
 class BadSampleError(ValueError):
     """A file that cannot be a training sample; the message names the file and the reason."""
 
@@ -47,12 +50,27 @@ def label_from_name(path: Path, pattern: str = DEFAULT_LABEL_PATTERN) -> str:
 
 
 def read_labels_csv(path: str | Path) -> dict[str, str]:
-    """``file,label`` rows (a header row naming them is required) as {file name: label}."""
-    with Path(path).open(newline="") as file:
-        rows = list(csv.DictReader(file))
-    if rows and not {"file", "label"} <= set(rows[0]):
-        raise ValueError(f"{path}: needs the columns file,label, found {','.join(rows[0])}")
-    return {row["file"]: row["label"] for row in rows}
+    """``file,label`` rows (a header row naming them is required) as {file name: label}.
+
+    Raises:
+        ValueError: A column is missing, a row has no label, or one file has two labels; the
+            message names the row.
+    """
+    with Path(path).open(newline="", encoding="utf-8-sig") as file:  # -sig: a byte-order mark is no column name
+        reader = csv.DictReader(file)
+        if reader.fieldnames is None or not {"file", "label"} <= set(reader.fieldnames):
+            found = ",".join(reader.fieldnames or []) or "nothing"
+            raise ValueError(f"{path}: needs a header row with the columns file,label, found {found}")
+        labels: dict[str, str] = {}
+        for row in reader:
+            name, label = row["file"], row["label"]
+            if not name or label is None or label == "":
+                raise ValueError(f"{path}, line {reader.line_num}: a row needs a file and a label")
+            if labels.get(name, label) != label:
+                where = f"{path}, line {reader.line_num}"
+                raise ValueError(f"{where}: {name} has two labels, {labels[name]!r} and {label!r}")
+            labels[name] = label
+    return labels
 
 
 class CaptchaDataset(Dataset):
@@ -75,7 +93,8 @@ class CaptchaDataset(Dataset):
         crop_to_text: Crop each image to its text before resizing (see ``images.load_image``).
 
     Raises:
-        BadSampleError: A file is not a readable image or its name is not a valid label.
+        BadSampleError: Files that are not readable images or whose names are not valid labels,
+            all of them named in one message (unless ``skip_bad_files``).
     """
 
     def __init__(
@@ -101,13 +120,17 @@ class CaptchaDataset(Dataset):
                     path, tokenizer if labelled else None, (height, width, crop_to_text), label_pattern, labels
                 )
             except BadSampleError as error:
-                if not skip_bad_files:
-                    raise
                 skipped.append(str(error))
                 continue
             self.files.append(path)
             self.labels.append(label)
             images.append(image)
+        if skipped and not skip_bad_files:
+            shown = "\n  ".join(skipped[:MAX_LISTED])
+            more = f"\n  ... and {len(skipped) - MAX_LISTED} more" if len(skipped) > MAX_LISTED else ""
+            raise BadSampleError(
+                f"{len(skipped)} bad file(s) (--data.skip_bad_files true leaves them out):\n  {shown}{more}"
+            )
         if skipped:
             warnings.warn(f"skipped {len(skipped)} bad file(s):\n" + "\n".join(skipped), stacklevel=2)
         if not images:
@@ -138,7 +161,7 @@ class CaptchaDataset(Dataset):
                 raise BadSampleError(f"{path}: invalid label: {error}") from None
         try:
             image = torch.from_numpy(load_image(path, *preparation))
-        except (OSError, ValueError) as error:  # Pillow: unreadable, truncated or not an image
+        except Exception as error:  # Pillow raises OSError, SyntaxError, DecompressionBombError, ...
             raise BadSampleError(f"{path}: cannot be read as an image: {error}") from None
         return label, image
 
