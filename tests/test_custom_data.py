@@ -1,6 +1,8 @@
 """Training on other captchas: other charsets, variable lengths, CSV labels, synthetic data."""
 
 import csv
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +16,7 @@ from captcha_ocr.synth import parse_lengths, synthesize
 from captcha_ocr.system import CaptchaSystem
 from captcha_ocr.tokenizer import Tokenizer
 
-from .conftest import draw_captcha
+from .conftest import draw_captcha, random_labels
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,3 +110,53 @@ def test_synthetic_config_draws_its_data_when_missing(tmp_path: Path) -> None:
     data.prepare_data()
     data.setup("fit")
     assert len(data.dataset) == 10
+
+
+def test_labels_csv_problems_are_named(tmp_path: Path) -> None:
+    from captcha_ocr.data.dataset import read_labels_csv
+
+    bom = tmp_path / "bom.csv"
+    bom.write_bytes("file,label\na.png,bcdef\n".encode("utf-8-sig"))  # as spreadsheets save it
+    assert read_labels_csv(bom) == {"a.png": "bcdef"}
+    for rows, message in (
+        ("file,label\na.png\n", "line 2: a row needs a file and a label"),
+        ("file,label\na.png,bcdef\na.png,bcdee\n", "line 3: a.png has two labels"),
+        ("name,text\na.png,bcdef\n", "columns file,label, found name,text"),
+    ):
+        (tmp_path / "labels.csv").write_text(rows)
+        with pytest.raises(ValueError, match=message):
+            read_labels_csv(tmp_path / "labels.csv")
+    folder = tmp_path / "images"
+    folder.mkdir()
+    draw_captcha("x").save(folder / "a.png")
+    (folder / "labels.csv").write_text("file,label\na.png,AB\ngone.png,XYZ\n")
+    data = CaptchaDataModule(data_dir=str(folder), labels_csv=str(folder / "labels.csv"), charset="auto")
+    assert data.charset == "AB"  # the row of a file that is not there does not widen the alphabet
+
+
+def test_a_checkpoint_is_not_tested_with_another_charset(tmp_path: Path) -> None:
+    data_dir = tmp_path / "synthetic"
+    synthesize(data_dir, 40, "XYZ789", 3, 5, seed=1, progress=False)
+    common = ["--config", str(ROOT / "configs" / "smoke.yaml"), f"--data.data_dir={data_dir}", "--data.min_length=3",
+              "--data.max_length=5", f"--trainer.logger.init_args.save_dir={tmp_path}",
+              "--trainer.enable_progress_bar=false"]  # fmt: skip
+    fit = CaptchaCLI(args=["fit", *common, "--data.charset=789XYZ", "--trainer.max_epochs=1"])
+    checkpoint = fit.trainer.checkpoint_callback.best_model_path
+    with pytest.raises(ValueError, match="trained with charset='789XYZ'"):
+        CaptchaCLI(args=["test", *common, "--data.charset=798XYZ", f"--ckpt_path={checkpoint}"])
+
+
+def test_fit_names_every_bad_file_without_a_traceback(tmp_path: Path) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for label in random_labels(12):
+        draw_captcha(label).save(folder / f"{label}.png")
+    (folder / "bcdef.png").write_bytes(b"not an image")
+    (folder / "TOOLONG7.png").write_bytes(b"")
+    command = [sys.executable, str(ROOT / "main.py"), "fit", "--config", str(ROOT / "configs" / "smoke.yaml"),
+               f"--data.data_dir={folder}", f"--trainer.logger.init_args.save_dir={tmp_path}"]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "2 bad file(s)" in result.stderr
+    assert "bcdef.png" in result.stderr and "TOOLONG7.png" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -252,8 +252,8 @@ def charset_of_labels(data_dir: str, label_pattern: str, labels: dict[str, str] 
     if labels is None:
         files = [p for p in list_image_files(data_dir) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
         texts = [label_from_name(p, label_pattern) for p in files]
-    else:
-        texts = list(labels.values())
+    else:  # rows for files that are not in the folder say nothing about its alphabet
+        texts = [label for name, label in labels.items() if (Path(data_dir) / name).is_file()]
     return "".join(sorted(set("".join(texts))))
 
 
