@@ -1,6 +1,7 @@
 """The ``captcha-ocr`` command.
 
 captcha-ocr read PATH... [--json] [--backend torch|onnx] [--model FILE]
+captcha-ocr serve [--host 127.0.0.1] [--port 8000] [--model crnn|fast|FILE] [--backend onnx|torch]
 captcha-ocr export model.onnx [--checkpoint FILE]
 captcha-ocr cv --config configs/crnn.yaml --data_dir DIR      (see captcha_ocr.crossval)
 """
@@ -89,6 +90,30 @@ def read(args: argparse.Namespace) -> int:
     return 1 if failures else 3 if rejected else 0
 
 
+def serve(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from captcha_ocr.server import Limits, create_app
+    except ImportError:
+        print("captcha-ocr: serving needs the serve extra: pip install 'captcha_ocr[serve]'", file=sys.stderr)
+        return 2
+    from captcha_ocr.reader import CaptchaReader
+
+    try:
+        reader = CaptchaReader(args.model, args.backend, num_threads=args.threads, min_confidence=args.min_confidence)
+    except Exception as error:
+        print(f"captcha-ocr: cannot load the model: {error}", file=sys.stderr)
+        return 2
+    limits = Limits(args.max_body_bytes, args.max_pixels, args.max_images, args.timeout)
+    api_key = args.api_key or os.environ.get("CAPTCHA_OCR_API_KEY") or None
+    app = create_app(reader, args.model or "crnn", limits, api_key)
+    print(f"captcha-ocr: serving {args.model or 'crnn'} ({args.backend}) on http://{args.host}:{args.port}/"
+          f"{' with an API key' if api_key else ''}", file=sys.stderr)  # fmt: skip
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
 def export(args: argparse.Namespace) -> int:
     from captcha_ocr.export import export_onnx
     from captcha_ocr.weights import DEFAULT_WEIGHTS
@@ -139,6 +164,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reading.add_argument("--recursive", action="store_true", help="read images in subfolders of folders too")
     reading.set_defaults(run=read)
+
+    serving = commands.add_parser(
+        "serve",
+        help="serve the reader over HTTP (page at /, API docs at /docs)",
+        description="An HTTP server for the reader: POST /v1/read, POST /ocr (ddddocr-compatible), GET /v1/model, "
+        "GET /healthz, a page to try it at /. Binds to 127.0.0.1 unless --host says otherwise.",
+    )
+    serving.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    serving.add_argument("--port", type=int, default=8000)
+    serving.add_argument("--model", help="checkpoint (.ckpt/.pt), .onnx file, or a shipped model: crnn (default), fast")
+    serving.add_argument("--backend", choices=("torch", "onnx"), default="onnx", help="default onnx (no torch loaded)")
+    serving.add_argument("--threads", type=positive_int, help="CPU threads of the model")
+    serving.add_argument("--min-confidence", type=probability, default=0.0, help="mark readings below this rejected")
+    serving.add_argument("--api-key", help="require this key (X-API-Key header); or set CAPTCHA_OCR_API_KEY")
+    serving.add_argument("--max-body-bytes", type=positive_int, default=8 * 1024 * 1024, help="default 8 MiB")
+    serving.add_argument("--max-pixels", type=positive_int, default=4_000_000, help="per image (default 4 M)")
+    serving.add_argument("--max-images", type=positive_int, default=64, help="per request (default 64)")
+    serving.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default 10)")
+    serving.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
+    serving.set_defaults(run=serve)
 
     exporting = commands.add_parser("export", help="export a checkpoint to ONNX (dynamic batch)")
     exporting.add_argument("output", help="the .onnx file to write")

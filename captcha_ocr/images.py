@@ -75,8 +75,9 @@ def text_box(grey: Image.Image, trim: float = 0.01, pad: float = 0.15) -> tuple[
         pad: Margin added on every side, as a share of the box height.
 
     Returns:
-        (left, top, right, bottom) in pixels, for ``Image.crop``; the whole image when it holds
-        no ink (a blank page).
+        (left, top, right, bottom) in pixels; the whole image when it holds no ink (a blank
+        page). The padded box may reach past the image's edges: text that touches an edge is
+        then framed as it would be with a margin around it (see ``crop_to_box``).
     """
     W, H = grey.size
     histogram = grey.histogram()
@@ -89,8 +90,22 @@ def text_box(grey: Image.Image, trim: float = 0.01, pad: float = 0.15) -> tuple[
     left, right = _span(columns, trim)
     top, bottom = _span(ink.sum(axis=1), trim)
     margin = pad * (bottom - top + 1)
-    box = (left - margin, top - margin, right + 1 + margin, bottom + 1 + margin)
-    return (max(0, round(box[0])), max(0, round(box[1])), min(W, round(box[2])), min(H, round(box[3])))
+    return round(left - margin), round(top - margin), round(right + 1 + margin), round(bottom + 1 + margin)
+
+
+def crop_to_box(grey: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
+    """Crop to ``box``; where the box reaches past the image, fill with the page colour (the
+    median grey level), as if the file had a margin there."""
+    left, top, right, bottom = box
+    W, H = grey.size
+    if left >= 0 and top >= 0 and right <= W and bottom <= H:
+        return grey.crop(box)
+    cumulative = np.cumsum(grey.histogram())
+    page = int(np.searchsorted(cumulative, cumulative[-1] / 2))
+    framed = Image.new("L", (right - left, bottom - top), page)
+    inside = (max(left, 0), max(top, 0), min(right, W), min(bottom, H))
+    framed.paste(grey.crop(inside), (inside[0] - left, inside[1] - top))
+    return framed
 
 
 def load_image(source: str | Path | Image.Image, height: int, width: int, crop_to_text: bool = True) -> np.ndarray:
@@ -116,6 +131,6 @@ def load_image(source: str | Path | Image.Image, height: int, width: int, crop_t
             grey = to_grey(ImageOps.exif_transpose(opened))
             grey.load()  # decode now, while the file is open; raises on truncated data
     if crop_to_text:
-        grey = grey.crop(text_box(grey))
+        grey = crop_to_box(grey, text_box(grey))
     grey = grey.resize((width, height), Image.Resampling.BILINEAR)
     return np.array(grey, dtype=np.uint8)[None]

@@ -2,6 +2,7 @@
 
 import os
 import sys
+from pathlib import Path
 
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -17,12 +18,31 @@ class CaptchaCLI(LightningCLI):
     The charset, label lengths and input size are set once, on the data, and linked into the model. A
     ``ModelCheckpoint`` keeps the checkpoint with the best validation CER (ties broken by
     validation loss) and the last one; ``predict`` writes its CSV through a ``PredictionWriter``
-    (``--prediction_writer.output``).
+    (``--prediction_writer.output``). ``validate``, ``test`` and ``predict`` without
+    ``--ckpt_path`` use the best checkpoint of the latest run of the same config, and say which.
     """
 
     def __init__(self, **kwargs) -> None:
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         super().__init__(CaptchaSystem, CaptchaDataModule, **kwargs)
+
+    def before_instantiate_classes(self) -> None:
+        if self.subcommand not in ("validate", "test", "predict"):
+            return
+        config = self.config[self.subcommand]
+        if config.get("ckpt_path"):
+            return
+        logger = config.trainer.logger
+        logger_args = logger.get("init_args", {}) if logger and not isinstance(logger, bool) else {}
+        runs = Path(logger_args.get("save_dir") or "lightning_logs") / (logger_args.get("name") or "lightning_logs")
+        found = latest_best_checkpoint(runs)
+        if found is None:
+            raise FileNotFoundError(
+                f"no --ckpt_path given and no best-*.ckpt under {runs}: train first (main.py fit with the same "
+                f"config) or pass --ckpt_path"
+            )
+        print(f"{self.subcommand}: using {found} (the best checkpoint of the latest run)", file=sys.stderr)
+        config.ckpt_path = str(found)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         for name in ("charset", "min_length", "max_length", "height", "width", "crop_to_text"):
@@ -38,6 +58,12 @@ class CaptchaCLI(LightningCLI):
                 "checkpoint.auto_insert_metric_name": False,
             }
         )
+
+
+def latest_best_checkpoint(runs: Path) -> Path | None:
+    """The ``best-*.ckpt`` of the most recently written run (``version_*`` folder) under ``runs``."""
+    candidates = sorted(runs.glob("*/checkpoints/best-*.ckpt"), key=lambda path: path.stat().st_mtime)
+    return candidates[-1] if candidates else None
 
 
 def run() -> None:

@@ -198,3 +198,18 @@ def test_every_config_parses(configs: list[str], capsys) -> None:
         CaptchaCLI(args=["fit", *args, "--print_config"])
     assert exit_info.value.code in (0, None)
     assert "model:" in capsys.readouterr().out
+
+
+def test_test_without_ckpt_path_uses_the_best_checkpoint_of_the_latest_run(make_folder, tmp_path: Path, capsys) -> None:
+    folder = make_folder(random_labels(30))
+    common = ["--config", SMOKE, f"--data.data_dir={folder}", f"--trainer.logger.init_args.save_dir={tmp_path}",
+              "--trainer.enable_progress_bar=false"]  # fmt: skip
+    with pytest.raises(FileNotFoundError, match="no --ckpt_path given"):
+        CaptchaCLI(args=["test", *common])
+    CaptchaCLI(args=["fit", *common, "--trainer.max_epochs=1"])
+    latest = CaptchaCLI(args=["fit", *common, "--trainer.max_epochs=1"])
+    capsys.readouterr()
+    tested = CaptchaCLI(args=["test", *common])
+    best = latest.trainer.checkpoint_callback.best_model_path
+    assert f"test: using {best}" in capsys.readouterr().err
+    assert "test/cer" in tested.trainer.callback_metrics

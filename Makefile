@@ -1,0 +1,44 @@
+# From a fresh clone, two commands (Python 3.10+ is all they need):
+#   make train   set up, train configs/crnn.yaml on fold 0, test the chosen checkpoint on the held-out fold
+#   make test    set up, then lint and run the whole test suite (what CI runs)
+# From a subfolder of the clone: make -C "$(git rev-parse --show-toplevel)" test
+# Offline, or with the data elsewhere: make train DATA_DIR=/path/to/captcha_images_v2
+
+SHELL := /bin/bash
+ROOT := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+PYTHON ?= python3
+VENV ?= $(ROOT)/.venv
+TORCH ?= torch==2.13.0
+CONFIG ?= configs/crnn.yaml
+DATA_DIR ?= $(ROOT)/data/captcha_images_v2
+DATA := $(abspath $(DATA_DIR))
+RUN := cd $(ROOT) && $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: setup train test data
+
+setup: $(STAMP)
+
+# Reinstalls only when pyproject.toml changed since the last install.
+$(STAMP): $(ROOT)/pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || \
+		{ echo "captcha_ocr needs Python 3.10 or newer, found: $$($(PYTHON) --version 2>&1)"; exit 1; }
+	@test -x $(VENV)/bin/python || { echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	$(VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(VENV)/bin/python -m pip install --progress-bar on "$(TORCH)"
+	$(VENV)/bin/python -m pip install --progress-bar on -e "$(ROOT)[dev]"
+	@touch $@
+
+data: setup
+	@test -d "$(DATA)" || $(RUN) -c "from captcha_ocr.data.datamodule import CaptchaDataModule as D; \
+		D(data_dir='$(DATA)', download=True, expected_files=1040).prepare_data()" 2>/dev/null || \
+		{ echo "could not download the data set into $(DATA): pass a local copy as DATA_DIR=/path/to/captcha_images_v2"; exit 1; }
+
+train: data
+	$(RUN) main.py fit --config $(CONFIG) --data.data_dir "$(DATA)"
+	$(RUN) main.py test --config $(CONFIG) --data.data_dir "$(DATA)"
+	@echo "TensorBoard logs: $(ROOT)/lightning_logs (tensorboard --logdir $(ROOT)/lightning_logs)"
+
+test: setup
+	cd $(ROOT) && $(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(RUN) -m pytest -q
