@@ -12,6 +12,15 @@ from captcha_ocr.data.datamodule import CaptchaDataModule
 from captcha_ocr.system import CaptchaSystem
 
 
+class LastCheckpoint(ModelCheckpoint):
+    """Writes ``last.ckpt`` after every epoch. (Lightning's ``save_last`` rewrites it only when
+    the monitored best changes, so a resumed run would redo the epochs since then.)"""
+
+    def __init__(self, every_n_epochs: int = 1) -> None:
+        super().__init__(filename="last", monitor=None, save_top_k=1, every_n_epochs=every_n_epochs,
+                         enable_version_counter=False)  # fmt: skip
+
+
 class CaptchaCLI(LightningCLI):
     """``fit`` / ``validate`` / ``test`` / ``predict`` a ``CaptchaSystem`` on a ``CaptchaDataModule``.
 
@@ -27,14 +36,16 @@ class CaptchaCLI(LightningCLI):
         super().__init__(CaptchaSystem, CaptchaDataModule, **kwargs)
 
     def before_instantiate_classes(self) -> None:
-        if self.subcommand not in ("validate", "test", "predict"):
+        if self.subcommand is None:  # run=False: the caller passes checkpoints itself
             return
         config = self.config[self.subcommand]
-        if config.get("ckpt_path"):
-            return
         logger = config.trainer.logger
         logger_args = logger.get("init_args", {}) if logger and not isinstance(logger, bool) else {}
         runs = Path(logger_args.get("save_dir") or "lightning_logs") / (logger_args.get("name") or "lightning_logs")
+        if self.subcommand == "fit" and config.get("ckpt_path") == "last":
+            self._resume_latest_run(config, runs)
+        if self.subcommand not in ("validate", "test", "predict") or config.get("ckpt_path"):
+            return
         found = latest_best_checkpoint(runs)
         if found is None:
             raise FileNotFoundError(
@@ -44,17 +55,30 @@ class CaptchaCLI(LightningCLI):
         print(f"{self.subcommand}: using {found} (the best checkpoint of the latest run)", file=sys.stderr)
         config.ckpt_path = str(found)
 
+    @staticmethod
+    def _resume_latest_run(config, runs: Path) -> None:
+        """``fit --ckpt_path last``: continue the latest run of this config, in its own folder."""
+        candidates = sorted(runs.glob("*/checkpoints/last.ckpt"), key=lambda path: path.stat().st_mtime)
+        if not candidates:
+            raise FileNotFoundError(f"--ckpt_path last: no last.ckpt under {runs} to resume from")
+        config.ckpt_path = str(candidates[-1])
+        run_folder = candidates[-1].parents[1]
+        if config.trainer.logger and not isinstance(config.trainer.logger, bool):
+            config.trainer.logger.init_args.version = run_folder.name  # logs and checkpoints go on there
+        print(f"fit: resuming {config.ckpt_path}", file=sys.stderr)
+
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
         for name in ("charset", "min_length", "max_length", "height", "width", "crop_to_text"):
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(LastCheckpoint, "last_checkpoint")
         parser.add_lightning_class_args(PredictionWriter, "prediction_writer")
         parser.set_defaults(
             {
                 "checkpoint.monitor": "val/selection",
                 "checkpoint.mode": "min",
                 "checkpoint.filename": "best-{epoch:03d}",
-                "checkpoint.save_last": True,
+                "checkpoint.save_last": False,  # LastCheckpoint writes last.ckpt after every epoch
                 "checkpoint.auto_insert_metric_name": False,
             }
         )

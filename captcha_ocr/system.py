@@ -174,6 +174,17 @@ class CaptchaSystem(pl.LightningModule):
         # (Training draws from torch and Python's random only, never from numpy.)
         checkpoint["rng_states"] = {"torch": torch.get_rng_state(), "python": random.getstate()}
 
+    def on_train_start(self) -> None:
+        # A resumed one-cycle schedule keeps the length it was started with; a run of another
+        # length would fail once it stepped past it, so stop before the first step instead.
+        scheduler = self.lr_schedulers()
+        stored_steps, steps = getattr(scheduler, "total_steps", None), int(self.trainer.estimated_stepping_batches)
+        if stored_steps is not None and stored_steps != steps:
+            raise ValueError(
+                f"the checkpoint's one-cycle schedule spans {stored_steps} steps, this run {steps}: resume with "
+                f"the max_epochs (and batch size) it was started with"
+            )
+
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         stored = checkpoint.get("hyper_parameters", {})
         # The weights only mean something with the text table and input they were trained on.

@@ -81,21 +81,27 @@ def test_same_seed_gives_same_metrics(folder: Path, tmp_path: Path) -> None:
 
 def test_resume_from_last_checkpoint_matches_an_uninterrupted_run(folder: Path, tmp_path: Path) -> None:
     uninterrupted = fit(folder, tmp_path / "whole")
-    interrupted = fit(folder, tmp_path / "parts", callbacks=[StopAfterEpoch(0)])
+    args = ["fit", "--config", SMOKE, f"--data.data_dir={folder}", "--trainer.max_epochs=3",
+            "--trainer.limit_train_batches=null", "--trainer.limit_val_batches=null", "--trainer.deterministic=true",
+            "--trainer.enable_progress_bar=false", f"--trainer.logger.init_args.save_dir={tmp_path}/parts"]  # fmt: skip
+    interrupted = CaptchaCLI(args=args, trainer_defaults={"callbacks": [StopAfterEpoch(0)]})
     steps_per_epoch = len(interrupted.datamodule.train_dataloader())
     assert interrupted.trainer.global_step == steps_per_epoch  # stopped after the first of three epochs
-    last = Path(interrupted.trainer.checkpoint_callback.last_model_path)
-    resumed = fit(folder, tmp_path / "parts", ckpt_path=str(last))
+    resumed = CaptchaCLI(args=[*args, "--ckpt_path=last"])  # the command a user types
     assert resumed.trainer.global_step == uninterrupted.trainer.global_step == 3 * steps_per_epoch
-    expected = val_metrics(uninterrupted)
-    assert val_metrics(resumed) == pytest.approx(expected, abs=1e-6)
+    assert val_metrics(resumed) == pytest.approx(val_metrics(uninterrupted), abs=1e-6)
+    runs = sorted(p.name for p in (tmp_path / "parts" / "smoke").iterdir())
+    assert runs == ["version_0"]  # the resumed run went on in the stopped run's folder
+    with pytest.raises(ValueError, match="resume with the max_epochs"):
+        CaptchaCLI(args=[*args[:4], "--trainer.max_epochs=4", *args[5:], "--ckpt_path=last"])
 
 
 def test_test_fold_never_reaches_training_or_validation(folder: Path, tmp_path: Path) -> None:
     recorder = LabelRecorder()
     interrupted = fit(folder, tmp_path, "--data.max_rotation=5", "--data.max_scale=0.1",
                       callbacks=[recorder, StopAfterEpoch(0)])  # fmt: skip
-    fit(folder, tmp_path, callbacks=[recorder], ckpt_path=interrupted.trainer.checkpoint_callback.last_model_path)
+    last = next(Path(interrupted.trainer.log_dir).glob("checkpoints/last.ckpt"))
+    fit(folder, tmp_path, callbacks=[recorder], ckpt_path=str(last))
     data = interrupted.datamodule
     test_labels = {f.stem for f in data.files("test")}
     assert recorder.seen == {f.stem for f in data.files("train") + data.files("val")}

@@ -1,0 +1,138 @@
+"""Load test of ``captcha-ocr serve`` on this machine's loopback.
+
+    python benchmarks/serve.py [--model crnn] [--backend onnx] [--seconds 5] [--clients 1 4 16]
+
+Starts the server as its own process on 127.0.0.1 (and stops it), measures the time from start
+to a ready ``/healthz``, then drives ``POST /v1/read`` with a bounded number of concurrent
+clients for a bounded time: single-image requests, then 64-image requests. Prints requests/s,
+images/s, p50 / p99 latency and the server's mean batch size per run, with the in-process
+reader's images/s (same model, same PNG files, batch 64) as the reference.
+"""
+
+import argparse
+import asyncio
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "captcha_images_v2"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(model: str, backend: str, port: int) -> tuple[subprocess.Popen, float]:
+    """Start the server; return it and the seconds until ``/healthz`` answered 200."""
+    command = [sys.executable, "-m", "captcha_ocr.cli", "serve", "--port", str(port), "--model", model,
+               "--backend", backend]  # fmt: skip
+    start = time.perf_counter()
+    server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    while time.perf_counter() - start < 60:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited: {server.stderr.read().decode()}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).status_code == 200:
+                return server, time.perf_counter() - start
+        except httpx.TransportError:
+            time.sleep(0.02)
+    server.kill()
+    raise RuntimeError("the server was not ready within 60 s")
+
+
+async def drive(url: str, files: list[bytes], clients: int, per_request: int, seconds: float) -> dict:
+    """``clients`` concurrent clients, each sending requests back to back for ``seconds``."""
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+
+        async def client_loop(offset: int) -> None:
+            nonlocal errors
+            index = offset
+            while time.perf_counter() < deadline:
+                chosen = [files[(index + k) % len(files)] for k in range(per_request)]
+                index += per_request
+                start = time.perf_counter()
+                response = await client.post(url, files=[("files", ("c.png", data, "image/png")) for data in chosen])
+                latencies.append(time.perf_counter() - start)
+                errors += response.status_code != 200
+
+        start = time.perf_counter()
+        await asyncio.gather(*(client_loop(i * 7) for i in range(clients)))
+        elapsed = time.perf_counter() - start
+    latencies.sort()
+    return {
+        "requests_per_s": len(latencies) / elapsed,
+        "images_per_s": len(latencies) * per_request / elapsed,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        "errors": errors,
+    }
+
+
+def in_process_images_per_s(model: str, backend: str, files: list[bytes], seconds: float) -> float:
+    import io
+
+    from PIL import Image
+
+    from captcha_ocr.reader import CaptchaReader
+
+    reader = CaptchaReader(model, backend=backend)
+    reader.read([Image.open(io.BytesIO(f)) for f in files[:64]])  # warm-up
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        reader.read([Image.open(io.BytesIO(f)) for f in files[done % len(files) :][:64] or files[:64]])
+        done += 64
+    return done / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", default="crnn")
+    parser.add_argument("--backend", default="onnx", choices=("onnx", "torch"))
+    parser.add_argument("--data_dir", type=Path, default=DEFAULT_DATA, help="PNG files to send (first 256)")
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each run (bounded)")
+    args = parser.parse_args()
+    files = [p.read_bytes() for p in sorted(args.data_dir.glob("*.png"))[:256]]
+    if not files:
+        sys.exit(f"serve benchmark: no PNG files in {args.data_dir}")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}; "
+          f"server and clients on this machine")  # fmt: skip
+    reference = in_process_images_per_s(args.model, args.backend, files, args.seconds)
+    print(f"in-process reader ({args.model}, {args.backend}, batch 64, PNG decoding): {reference:.0f} images/s")
+    port = free_port()
+    server, ready = start_server(args.model, args.backend, port)
+    print(f"start to ready: {ready:.2f} s")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        print("| clients | images / request | requests/s | images/s | p50 ms | p99 ms | mean batch | errors |")
+        print("|---|---|---|---|---|---|---|---|")
+        for per_request in (1, 64):
+            for clients in args.clients:
+                before = httpx.get(f"{url}/v1/stats").json()
+                result = asyncio.run(drive(f"{url}/v1/read", files, clients, per_request, args.seconds))
+                after = httpx.get(f"{url}/v1/stats").json()
+                batch = (after["images"] - before["images"]) / max(1, after["batches"] - before["batches"])
+                rates = f"{result['requests_per_s']:.0f} | {result['images_per_s']:.0f}"
+                latency = f"{result['p50_ms']:.1f} | {result['p99_ms']:.1f}"
+                cells = [clients, per_request, rates, latency, f"{batch:.1f}", result["errors"]]
+                print("| " + " | ".join(map(str, cells)) + " |")
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+if __name__ == "__main__":
+    main()
