@@ -1,7 +1,7 @@
 """Model weights on disk: Lightning checkpoints, the slim weights file the package ships, and
 what is needed to rebuild the network from either."""
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 import torch
@@ -28,10 +28,11 @@ class ModelSpec:
     blocks_per_stage: int
     lstm_hidden: int
     lstm_layers: int
+    flatten_height: bool = False
 
     @classmethod
     def from_hparams(cls, hparams: dict) -> "ModelSpec":
-        values = {f.name: hparams[f.name] for f in fields(cls)}
+        values = {f.name: hparams[f.name] for f in fields(cls) if f.name in hparams or f.default is MISSING}
         values["channels"] = tuple(values["channels"])
         values["strides"] = tuple(tuple(s) for s in values["strides"])
         return cls(**values)
@@ -42,17 +43,20 @@ class ModelSpec:
     def tokenizer(self) -> Tokenizer:
         return Tokenizer(self.charset, self.min_length, self.max_length)
 
-    def build(self) -> CaptchaNet:
+    def build(self, dropout: float = 0.0) -> CaptchaNet:
+        """The network this spec describes (untrained); the one builder for training and loading."""
         return CaptchaNet(
-            self.tokenizer().num_classes,
-            self.max_length,
-            self.head,
-            self.channels,
-            self.strides,
-            self.blocks_per_stage,
-            self.lstm_hidden,
-            self.lstm_layers,
-            dropout=0.0,
+            num_classes=self.tokenizer().num_classes,
+            max_length=self.max_length,
+            head=self.head,
+            channels=self.channels,
+            strides=self.strides,
+            blocks_per_stage=self.blocks_per_stage,
+            lstm_hidden=self.lstm_hidden,
+            lstm_layers=self.lstm_layers,
+            flatten_height=self.flatten_height,
+            input_height=self.height,
+            dropout=dropout,
         )
 
 

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 Head = Literal["position", "ctc"]
+CTC_BLANK_BIAS = 3.0  # initial logit of the blank (class 0) over the characters' 0
 
 
 def standardize(images: Tensor, eps: float = 1e-3) -> Tensor:
@@ -75,6 +76,9 @@ class CaptchaNet(nn.Module):
         blocks_per_stage: Residual blocks in each stage.
         lstm_hidden: Hidden size of each LSTM direction.
         lstm_layers: Stacked BiLSTM layers.
+        flatten_height: Give the LSTM every row of the last feature map (channels x rows
+            features per column) instead of their mean over the height.
+        input_height: Input height, which fixes the number of rows with ``flatten_height``.
         dropout: Dropout before the LSTM and the head.
     """
 
@@ -88,12 +92,14 @@ class CaptchaNet(nn.Module):
         blocks_per_stage: int = 1,
         lstm_hidden: int = 128,
         lstm_layers: int = 1,
+        flatten_height: bool = False,
+        input_height: int = 32,
         dropout: float = 0.1,
     ) -> None:
         super().__init__()
         if len(channels) != len(strides):
             raise ValueError(f"one stride per stage: {len(channels)} channels, {len(strides)} strides")
-        self.head_type = head
+        self.flatten_height = flatten_height
         self.stem = nn.Sequential(
             nn.Conv2d(1, channels[0], 3, 1, 1, bias=False), nn.BatchNorm2d(channels[0]), nn.ReLU()
         )
@@ -106,8 +112,11 @@ class CaptchaNet(nn.Module):
             in_channels = out_channels
         self.cnn = nn.Sequential(*stages)
         self.dropout = nn.Dropout(dropout)
+        rows = input_height
+        for stride in strides:
+            rows = (rows - 1) // stride[0] + 1  # a 3x3 convolution with padding 1 and this stride
         self.rnn = nn.LSTM(
-            in_channels,
+            in_channels * rows if flatten_height else in_channels,
             lstm_hidden,
             num_layers=lstm_layers,
             batch_first=True,
@@ -118,11 +127,18 @@ class CaptchaNet(nn.Module):
             self.head = PositionHead(2 * lstm_hidden, max_length, num_classes)
         else:
             self.head = nn.Linear(2 * lstm_hidden, num_classes)
+            # Start blank-first: CTC's easy optimum is all blanks, and a start near it with a
+            # strong blank lets the characters emerge from there instead of from noise.
+            nn.init.constant_(self.head.bias, 0.0)
+            nn.init.constant_(self.head.bias[:1], CTC_BLANK_BIAS)
 
     def forward(self, images: Tensor) -> Tensor:
         """Map images (B, 1, H, W) in [0, 1] to logits: (B, max_length, C) for the position
         head, (B, T, C) for the CTC head."""
         features = self.cnn(self.stem(standardize(images)))  # (B, D, H', T)
-        sequence = features.mean(dim=2).transpose(1, 2)  # (B, T, D): one step per column
+        if self.flatten_height:
+            sequence = features.flatten(1, 2).transpose(1, 2)  # (B, T, D * H'): every row of each column
+        else:
+            sequence = features.mean(dim=2).transpose(1, 2)  # (B, T, D): one step per column
         sequence, _ = self.rnn(self.dropout(sequence))  # (B, T, 2 * lstm_hidden)
         return self.head(self.dropout(sequence))

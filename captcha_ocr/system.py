@@ -13,9 +13,10 @@ from torch.optim.lr_scheduler import LambdaLR, OneCycleLR
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.text import CharErrorRate
 
+from captcha_ocr.checkpoint import ModelSpec
 from captcha_ocr.decoding import greedy_decode
 from captcha_ocr.losses import sequence_loss
-from captcha_ocr.model import CaptchaNet, Head
+from captcha_ocr.model import Head
 from captcha_ocr.tokenizer import DEFAULT_CHARSET, Tokenizer
 
 
@@ -68,6 +69,8 @@ class CaptchaSystem(pl.LightningModule):
         blocks_per_stage: Residual blocks per stage.
         lstm_hidden: Hidden size of each LSTM direction.
         lstm_layers: Stacked BiLSTM layers.
+        flatten_height: Give the LSTM every row of the last feature map instead of their mean
+            over the height (``configs/ablations/ctc.yaml``).
         dropout: Dropout before the LSTM and the head.
         label_smoothing: Label smoothing of the per-position cross-entropy.
         optimizer: Optimiser class and arguments; its ``lr`` is the peak learning rate.
@@ -89,6 +92,7 @@ class CaptchaSystem(pl.LightningModule):
         blocks_per_stage: int = 1,
         lstm_hidden: int = 128,
         lstm_layers: int = 1,
+        flatten_height: bool = False,
         dropout: float = 0.1,
         label_smoothing: float = 0.0,
         optimizer: OptimizerCallable = torch.optim.AdamW,
@@ -98,17 +102,7 @@ class CaptchaSystem(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.tokenizer = Tokenizer(charset, min_length, max_length)
-        self.model = CaptchaNet(
-            self.tokenizer.num_classes,
-            max_length,
-            head,
-            channels,
-            strides,
-            blocks_per_stage,
-            lstm_hidden,
-            lstm_layers,
-            dropout,
-        )
+        self.model = ModelSpec.from_hparams(self.hparams).build(dropout)
         self.optimizer = optimizer
         self.train_metrics = text_metrics("train/")
         self.val_metrics = text_metrics("val/")
