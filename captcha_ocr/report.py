@@ -36,7 +36,14 @@ def evaluate_model(model: CaptchaNet, spec: ModelSpec, data_dir: str | Path, fol
     """Per-image results of a network on one part ("train", "val", "test") of a fold, with the
     confidence of each predicted position."""
     data = CaptchaDataModule(
-        str(data_dir), spec.charset, spec.min_length, spec.max_length, spec.height, spec.width, fold=fold
+        str(data_dir),
+        spec.charset,
+        spec.min_length,
+        spec.max_length,
+        spec.height,
+        spec.width,
+        crop_to_text=spec.crop_to_text,
+        fold=fold,
     )
     data.setup("test")
     tokenizer = spec.tokenizer()
