@@ -10,7 +10,9 @@ The ONNX backend needs only onnxruntime, numpy and Pillow.
 
 import io
 import json
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -117,27 +119,44 @@ class CaptchaReader:
         self, images: Iterable[ImageSource], on_error: Literal["raise", "yield"] = "yield"
     ) -> Iterator[tuple[ImageSource, Reading | Exception]]:
         """Yield ``(source, reading)`` in input order, a batch at a time. With
-        ``on_error="yield"`` an unreadable image yields ``(source, error)`` and the rest go on."""
+        ``on_error="yield"`` an unreadable image yields ``(source, error)`` and the rest go on.
+
+        Images are decoded by a thread (Pillow releases the GIL while decoding) up to two
+        batches ahead, so decoding the next batch overlaps the model's pass over this one."""
         pending: list[tuple[ImageSource, np.ndarray | Exception]] = []
         readable = 0  # images in `pending` that decoded
-        for source in images:
-            try:
-                pending.append((source, self.preprocess(source)))
-                readable += 1
-            except Exception as error:  # any failure of one image's decoding must not lose the others
-                if on_error == "raise":
-                    raise
-                pending.append((source, error))
+        for source, item in self._prepared(images):
+            if isinstance(item, Exception) and on_error == "raise":
+                raise item
+            pending.append((source, item))
+            readable += isinstance(item, np.ndarray)
             if readable == self.batch_size:
                 yield from self._flush(pending)
                 pending, readable = [], 0
         yield from self._flush(pending)
+
+    def _prepared(self, images: Iterable[ImageSource]) -> Iterator[tuple[ImageSource, np.ndarray | Exception]]:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="decode") as pool:
+            ahead: deque[tuple[ImageSource, Future]] = deque()
+            for source in images:
+                ahead.append((source, pool.submit(self.preprocess, source)))
+                if len(ahead) > 2 * self.batch_size:
+                    yield _outcome(*ahead.popleft())
+            while ahead:
+                yield _outcome(*ahead.popleft())
 
     def _flush(self, pending: list) -> Iterator[tuple[ImageSource, Reading | Exception]]:
         arrays = [item for _, item in pending if isinstance(item, np.ndarray)]
         readings = iter(self.read_arrays(np.stack(arrays)) if arrays else [])
         for source, item in pending:
             yield source, next(readings) if isinstance(item, np.ndarray) else item
+
+
+def _outcome(source: ImageSource, future: Future) -> tuple[ImageSource, np.ndarray | Exception]:
+    try:
+        return source, future.result()
+    except Exception as error:  # any failure of one image's decoding must not lose the others
+        return source, error
 
 
 def _is_tensor(value: object) -> bool:
