@@ -84,7 +84,7 @@ class CaptchaReader:
         self.tokenizer = Tokenizer(spec["charset"], spec["min_length"], spec["max_length"])
         self.head = spec["head"]
         self.height, self.width = spec["height"], spec["width"]
-        self.crop_to_text = spec["crop_to_text"]
+        self.crop_to_text = spec.get("crop_to_text", False)  # ONNX files exported before it existed did not crop
 
     def preprocess(self, image: ImageSource) -> np.ndarray:
         """One image as the model's float input (1, H, W) in [0, 1].

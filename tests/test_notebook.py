@@ -49,4 +49,5 @@ def test_error_analysis_notebook_executes(tmp_path: Path, monkeypatch) -> None:
     text = "\n".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
     assert "**4 test predictions**" in text and "2 images wrong" in text
     assert "| 1 | ep85x.png | `ep85x` | `cp85x` |" in text
-    assert sum("image/png" in o.get("data", {}) for o in outputs) == 3  # worst images, confusions, error rates
+    # worst images, confusions, error rates, perturbed images
+    assert sum("image/png" in o.get("data", {}) for o in outputs) == 4
