@@ -215,8 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(argv: list[str]) -> int:
     if argv[:1] and argv[0] in DELEGATED:
         module = importlib.import_module(DELEGATED[argv[0]])
-        module.main(argv[1:])
-        return 0
+        return module.main(argv[1:]) or 0  # a delegated command's own exit code
     args = build_parser().parse_args(argv)
     return args.run(args)
 
