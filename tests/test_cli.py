@@ -130,7 +130,9 @@ def test_prepare_data_downloads_and_unpacks_an_archive(tmp_path: Path) -> None:
             draw_captcha(label).save(tmp_path / f"{label}.png")
             zipped.write(tmp_path / f"{label}.png", f"captcha_images_v2/{label}.png")
     target = tmp_path / "data" / "captcha_images_v2"
-    data = CaptchaDataModule(data_dir=str(target), download_url=archive.as_uri(), expected_files=6, download=True)
+    data = CaptchaDataModule(
+        data_dir=str(target), download_url=archive.as_uri(), expected_files=6, download=True, val_fraction=0.5
+    )
     data.prepare_data()
     assert sorted(p.stem for p in target.iterdir()) == labels
     data.setup("fit")

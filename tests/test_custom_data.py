@@ -56,14 +56,16 @@ def test_labels_from_csv_and_numbered_suffixes(tmp_path: Path) -> None:
     with (folder / "labels.csv").open("w", newline="") as file:
         csv.writer(file).writerows([["file", "label"], ["a.png", "bcdef"], ["b.png", "2345y"],
                                     ["226md_1.png", "226md"], ["226md_2.png", "226md"]])  # fmt: skip
-    data = CaptchaDataModule(data_dir=str(folder), labels_csv=str(folder / "labels.csv"), num_folds=2)
+    data = CaptchaDataModule(data_dir=str(folder), labels_csv=str(folder / "labels.csv"), num_folds=2, val_fraction=0.5)
     data.setup("fit")
     assert dict(zip([f.name for f in data.dataset.files], data.dataset.labels, strict=True)) == {
         "226md_1.png": "226md", "226md_2.png": "226md", "a.png": "bcdef", "b.png": "2345y"}  # fmt: skip
-    named = CaptchaDataModule(data_dir=str(folder), num_folds=2, skip_bad_files=True)
+    for name in ("226md_3.png", "226md_4.png"):  # enough images named by their label for a validation part
+        draw_captcha("x").save(folder / name)
+    named = CaptchaDataModule(data_dir=str(folder), num_folds=2, skip_bad_files=True, val_fraction=0.5)
     with pytest.warns(UserWarning, match="skipped 3"):  # a.png, b.png are not labels, labels.csv no image
         named.setup("fit")
-    assert named.dataset.labels == ["226md", "226md"]
+    assert named.dataset.labels == ["226md"] * 4
 
 
 def test_missing_csv_row_is_named(tmp_path: Path) -> None:
@@ -160,3 +162,12 @@ def test_fit_names_every_bad_file_without_a_traceback(tmp_path: Path) -> None:
     assert "2 bad file(s)" in result.stderr
     assert "bcdef.png" in result.stderr and "TOOLONG7.png" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(("count", "val_fraction"), [(30, 0.0), (6, 0.1)])
+def test_no_validation_images_is_an_error(make_folder, count: int, val_fraction: float) -> None:
+    from .conftest import random_labels as labels_of
+
+    data = CaptchaDataModule(data_dir=str(make_folder(labels_of(count))), val_fraction=val_fraction)
+    with pytest.raises(ValueError, match="no validation images"):
+        data.setup("fit")

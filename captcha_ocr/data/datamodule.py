@@ -197,6 +197,11 @@ class CaptchaDataModule(pl.LightningDataModule):
             crop_to_text=hp.crop_to_text,
         )
         self.split = fold_split(len(self.dataset), hp.fold, hp.num_folds, hp.val_fraction, hp.split_seed)
+        if not self.split.val:  # no validation: no checkpoint choice, only Lightning's warnings
+            raise ValueError(
+                f"no validation images: val_fraction {hp.val_fraction} of the {len(self.split.train)} training "
+                f"images of fold {hp.fold} is none; raise --data.val_fraction or add images"
+            )
 
     def _loader(self, indices: list[int], shuffle: bool) -> DataLoader:
         assert self.dataset is not None, "call setup() first"
