@@ -22,7 +22,7 @@ setup: $(STAMP)
 # Reinstalls only when pyproject.toml changed since the last install.
 $(STAMP): $(ROOT)/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' 2>/dev/null || \
-		{ echo "captcha_ocr needs Python 3.10 or newer, found: $$($(PYTHON) --version 2>&1)"; exit 1; }
+		{ echo "captcha_ocr needs Python 3.10 or newer, found: $$($(PYTHON) --version 2>&1 | head -1)"; exit 1; }
 	@test -x $(VENV)/bin/python || { echo "creating $(VENV)"; $(PYTHON) -m venv $(VENV); }
 	$(VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(VENV)/bin/python -m pip install --progress-bar on "$(TORCH)"
