@@ -111,7 +111,7 @@ def test_limits_and_errors_are_json_with_fitting_codes(reader, images) -> None:
     with running(reader, limits) as url:
         cases = [
             (httpx.post(f"{url}/v1/read", content=b"x" * 300_000, headers={"content-type": "application/json"}), 413),
-            (httpx.post(f"{url}/v1/read", files=[("files", ("a.png", images[0]))] * 4), 413),
+            (httpx.post(f"{url}/v1/read", files=[("files", ("a.png", images[0]))] * 6), 413),
             (httpx.post(f"{url}/v1/read", content=b"abc", headers={"content-type": "text/plain"}), 415),
             (httpx.post(f"{url}/v1/read", content=b"{", headers={"content-type": "application/json"}), 400),
             (httpx.post(f"{url}/v1/read", json={"pictures": []}), 422),
