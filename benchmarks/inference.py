@@ -22,15 +22,6 @@ from pathlib import Path
 DEFAULT_CHARSET = "2345678bcdefgmnpwxy"
 
 
-def fold0_test_files(data_dir: Path) -> list[Path]:
-    """The fold-0 test part, as the data module computes it (the shipped model never saw it)."""
-    from captcha_ocr.data.dataset import list_image_files
-    from captcha_ocr.data.split import fold_split
-
-    files = list_image_files(data_dir)
-    return [files[i] for i in fold_split(len(files), fold=0).test]
-
-
 def timed(run: Callable[[], object], repeats: int) -> float:
     run()  # warm-up
     start = time.perf_counter()
@@ -92,7 +83,10 @@ def measure_ddddocr(files: list[Path], charset: str) -> list[dict]:
 
 
 def child(args: argparse.Namespace) -> None:
-    files = fold0_test_files(args.data_dir)
+    from captcha_ocr.data.dataset import list_image_files
+    from captcha_ocr.data.split import fold_test_files
+
+    files = fold_test_files(list_image_files(args.data_dir))
     backend, model = args.backend[0], args.model[0]  # a child measures one of each
     if backend == "ddddocr":
         rows = measure_ddddocr(files, args.charset)

@@ -45,15 +45,6 @@ class Version:
     value: str
 
 
-def fold_test_files(data_dir: Path, fold: int = 0) -> list[Path]:
-    """The test part of a fold, as the data module computes it with its default split."""
-    from captcha_ocr.data.dataset import list_image_files
-    from captcha_ocr.data.split import fold_split
-
-    files = [f for f in list_image_files(data_dir) if f.is_file()]
-    return [files[i] for i in fold_split(len(files), fold=fold).test]
-
-
 def encoded(image: Image.Image) -> bytes:
     """The image as a PNG file (after the ``jpeg`` perturbation, its pixels carry the JPEG
     artefacts), as a user would hand it over."""
@@ -260,7 +251,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.files:
         files = [args.data_dir / line.strip() for line in args.files.read_text().splitlines() if line.strip()]
     else:
-        files = fold_test_files(args.data_dir)
+        from captcha_ocr.data.dataset import list_image_files
+        from captcha_ocr.data.split import fold_test_files
+
+        files = fold_test_files([f for f in list_image_files(args.data_dir) if f.is_file()])
     labels = [f.stem.split("_")[0] for f in files]
     readers = []
     for model in args.model or ["crnn"]:

@@ -114,10 +114,9 @@ def test_onnx_backend_runs_without_torch(tiny_onnx: Path) -> None:
 
 def fold0_test_images(real_data: Path) -> list[Path]:
     from captcha_ocr.data.dataset import list_image_files
-    from captcha_ocr.data.split import fold_split
+    from captcha_ocr.data.split import fold_test_files
 
-    files = list_image_files(real_data)
-    return [files[i] for i in fold_split(len(files), fold=0).test]
+    return fold_test_files(list_image_files(real_data))
 
 
 def test_shipped_model_reads_its_test_fold(real_data: Path) -> None:

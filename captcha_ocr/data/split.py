@@ -14,6 +14,12 @@ class Split:
     test: list[int]
 
 
+def fold_test_files(files: list, fold: int = 0) -> list:
+    """The test part of ``fold`` among sorted ``files``, as the data module computes it with its
+    default split (what the benchmarks and tests read a fold's unseen images from)."""
+    return [files[i] for i in fold_split(len(files), fold=fold).test]
+
+
 def fold_split(num_samples: int, fold: int, num_folds: int = 5, val_fraction: float = 0.1, seed: int = 0) -> Split:
     """Split ``num_samples`` samples for one fold of a k-fold cross-validation.
 
