@@ -10,9 +10,10 @@ Writes ``<label>.png`` (``<label>_<k>.png`` when a label repeats) into an empty 
 import argparse
 import random
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from PIL import Image
 from rich.progress import track
 
 
@@ -23,6 +24,31 @@ def parse_lengths(text: str) -> tuple[int, int]:
     if not 1 <= lengths[0] <= lengths[1]:
         raise ValueError(f"bad length range {text!r}")
     return lengths
+
+
+def draw_captchas(
+    count: int, charset: str, min_length: int, max_length: int, seed: int | str, width: int = 160, height: int = 60
+) -> Iterator[tuple[str, Image.Image]]:
+    """Yield ``count`` (label, image) pairs with random labels; the same arguments give the same
+    pairs. Python's global ``random`` state is seeded while drawing and restored between pairs
+    (``captcha`` 0.7.0 draws from it), so code around the generator is not disturbed."""
+    from captcha.image import ImageCaptcha
+
+    generator = ImageCaptcha(width=width, height=height)
+    outside = random.getstate()
+    random.seed(seed)
+    inside = random.getstate()
+    random.setstate(outside)
+    for _ in range(count):
+        outside = random.getstate()
+        random.setstate(inside)
+        try:
+            label = "".join(random.choice(charset) for _ in range(random.randint(min_length, max_length)))
+            image = generator.generate_image(label)
+            inside = random.getstate()
+        finally:
+            random.setstate(outside)
+        yield label, image
 
 
 def synthesize(
@@ -37,27 +63,19 @@ def synthesize(
     progress: bool = True,
 ) -> list[Path]:
     """Write ``n`` captchas with random labels; the same arguments give the same files."""
-    from captcha.image import ImageCaptcha
-
     folder = Path(out)
     if folder.exists() and any(folder.iterdir()):
         raise FileExistsError(f"{folder} is not empty")
     folder.mkdir(parents=True, exist_ok=True)
-    generator = ImageCaptcha(width=width, height=height)
-    saved_state = random.getstate()
-    random.seed(seed)
-    try:
-        seen: Counter = Counter()
-        paths = []
-        for _ in track(range(n), description="drawing", disable=not progress):
-            label = "".join(random.choice(charset) for _ in range(random.randint(min_length, max_length)))
-            stem = label if not seen[label] else f"{label}_{seen[label]}"
-            seen[label] += 1
-            path = folder / f"{stem}.png"
-            generator.generate_image(label).save(path)
-            paths.append(path)
-    finally:
-        random.setstate(saved_state)
+    seen: Counter = Counter()
+    paths = []
+    drawn = draw_captchas(n, charset, min_length, max_length, seed, width, height)
+    for label, image in track(drawn, total=n, description="drawing", disable=not progress):
+        stem = label if not seen[label] else f"{label}_{seen[label]}"
+        seen[label] += 1
+        path = folder / f"{stem}.png"
+        image.save(path)
+        paths.append(path)
     return paths
 
 

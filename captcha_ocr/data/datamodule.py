@@ -1,9 +1,11 @@
 """The data module: which files, how they are split into folds, how they are batched."""
 
+import math
 import shutil
 import tempfile
 import urllib.request
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -19,7 +21,8 @@ from captcha_ocr.data.dataset import (
     list_image_files,
     read_labels_csv,
 )
-from captcha_ocr.data.split import Split, fold_split
+from captcha_ocr.data.split import Split, fold_split, subsample
+from captcha_ocr.data.stream import EpochBatches, GeneratedBatches
 from captcha_ocr.images import IMAGE_SUFFIXES
 from captcha_ocr.synth import synthesize
 from captcha_ocr.tokenizer import DEFAULT_CHARSET, Tokenizer
@@ -75,6 +78,13 @@ class CaptchaDataModule(pl.LightningDataModule):
             instead of file names.
         synthetic_size: When ``data_dir`` does not exist, draw this many synthetic captchas
             there (``captcha`` package, seeded by ``split_seed``) instead of downloading.
+        train_size: Train on this many images of the training part only (drawn by ``split_seed``;
+            a smaller size's images are part of every larger one); validation and test parts
+            unchanged. For learning curves.
+        train_stream: Train on this many images per epoch drawn fresh by the ``captcha``
+            generator (``data.stream``) instead of the training part; validation and test stay
+            the folder's fixed parts. For data you can generate.
+        stream_seed: Seed of the generated training stream.
     """
 
     def __init__(
@@ -106,6 +116,9 @@ class CaptchaDataModule(pl.LightningDataModule):
         predict_dir: str | None = None,
         labels_csv: str | None = None,
         synthetic_size: int = 0,
+        train_size: int | None = None,
+        train_stream: int = 0,
+        stream_seed: int = 0,
     ) -> None:
         super().__init__()
         labels = read_labels_csv(labels_csv) if labels_csv else None
@@ -196,7 +209,8 @@ class CaptchaDataModule(pl.LightningDataModule):
             labels=self.labels,
             crop_to_text=hp.crop_to_text,
         )
-        self.split = fold_split(len(self.dataset), hp.fold, hp.num_folds, hp.val_fraction, hp.split_seed)
+        split = fold_split(len(self.dataset), hp.fold, hp.num_folds, hp.val_fraction, hp.split_seed)
+        self.split = replace(split, train=subsample(split.train, hp.train_size, hp.split_seed))
         if not self.split.val:  # no validation: no checkpoint choice, only Lightning's warnings
             raise ValueError(
                 f"no validation images: val_fraction {hp.val_fraction} of the {len(self.split.train)} training "
@@ -221,7 +235,13 @@ class CaptchaDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader(self.split.train, shuffle=True)
+        hp = self.hparams
+        if not hp.train_stream:
+            return self._loader(self.split.train, shuffle=True)
+        stream = GeneratedBatches(self.tokenizer, hp.batch_size, hp.height, hp.width, hp.crop_to_text, hp.stream_seed)
+        epoch = EpochBatches(math.ceil(hp.train_stream / hp.batch_size))
+        return DataLoader(stream, batch_size=None, sampler=epoch, num_workers=hp.num_workers,
+                          persistent_workers=hp.num_workers > 0)  # fmt: skip
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(self.split.val, shuffle=False)

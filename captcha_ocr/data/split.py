@@ -20,6 +20,21 @@ def fold_test_files(files: list, fold: int = 0) -> list:
     return [files[i] for i in fold_split(len(files), fold=fold).test]
 
 
+def subsample(indices: list[int], size: int | None, seed: int = 0) -> list[int]:
+    """``size`` of ``indices``, drawn by ``seed``; nested: a smaller size's samples are part of
+    every larger one (same ``indices`` and seed), so a learning curve only ever adds images.
+
+    Raises:
+        ValueError: ``size`` is below 1 or more than there are indices.
+    """
+    if size is None:
+        return indices
+    if not 1 <= size <= len(indices):
+        raise ValueError(f"train_size must be in [1, {len(indices)}] (the training part), got {size}")
+    order = torch.randperm(len(indices), generator=torch.Generator().manual_seed(seed)).tolist()
+    return sorted(indices[i] for i in order[:size])
+
+
 def fold_split(num_samples: int, fold: int, num_folds: int = 5, val_fraction: float = 0.1, seed: int = 0) -> Split:
     """Split ``num_samples`` samples for one fold of a k-fold cross-validation.
 
