@@ -89,7 +89,8 @@ def markdown(table: list[dict]) -> str:
     lines = ["| training images | runs | test CER % | whole-captcha acc. % | s / run |", "|---|---|---|---|---|"]
     for row in table:
         lines.append(
-            f"| {row['train_size']} | {row['runs']} | {100 * row['test_cer_mean']:.2f} ± {100 * row['test_cer_std']:.2f} "
+            f"| {row['train_size']} | {row['runs']} "
+            f"| {100 * row['test_cer_mean']:.2f} ± {100 * row['test_cer_std']:.2f} "
             f"| {100 * row['test_seq_acc_mean']:.1f} ± {100 * row['test_seq_acc_std']:.1f} "
             f"| {row['train_seconds_mean']:.0f} |"
         )
@@ -116,8 +117,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             for fold in args.folds:
                 if (size, fold, seed) in done:
                     continue
-                run_overrides = [f"--data.train_size={size}", *overrides]
-                row, _ = run_fold(args.config, args.data_dir, fold, seed, f"learning_curve/{name}_n{size}", run_overrides)
+                run_name, run_overrides = f"learning_curve/{name}_n{size}", [f"--data.train_size={size}", *overrides]
+                row, _ = run_fold(args.config, args.data_dir, fold, seed, run_name, run_overrides)
                 append_rows(out, COLUMNS, [{"train_size": size, **row}])
                 print(f"{size} images, fold {fold} seed {seed}: test_cer {row['test_cer']:.4f}", flush=True)
     rows = read_rows(out)
