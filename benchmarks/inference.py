@@ -83,10 +83,10 @@ def measure_ddddocr(files: list[Path], charset: str) -> list[dict]:
 
 
 def child(args: argparse.Namespace) -> None:
-    from captcha_ocr.data.dataset import list_image_files
+    from captcha_ocr.data.dataset import image_files
     from captcha_ocr.data.split import fold_test_files
 
-    files = fold_test_files(list_image_files(args.data_dir))
+    files = fold_test_files(image_files(args.data_dir))
     backend, model = args.backend[0], args.model[0]  # a child measures one of each
     if backend == "ddddocr":
         rows = measure_ddddocr(files, args.charset)

@@ -6,13 +6,14 @@
 For every size, fold and seed, trains the config on a subsample of the fold's training part
 (``--data.train_size``: nested subsamples, the same validation and test parts at every size) and
 appends the run to ``--out`` as it ends (recorded runs are skipped, so an interrupted curve
-resumes). ``--full`` adds the runs of a cross-validation file of the same config on the whole
+resumes). ``--steps`` trains every size for the same number of optimizer steps instead of the
+config's epochs. ``--full`` adds the runs of a cross-validation file of the same config on the whole
 training part. Writes the mean ± std per size to ``<out>_summary.csv``, plots test CER against
 training images (log-log) and prints the summary as a Markdown table.
 """
 
 import argparse
-import csv
+import math
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,10 +24,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import NullFormatter
 
-from captcha_ocr.crossval import RUN_COLUMNS, append_rows, read_rows, run_fold
-from captcha_ocr.data.dataset import list_image_files
+from captcha_ocr.crossval import run_fold
+from captcha_ocr.data.dataset import image_files
 from captcha_ocr.data.split import fold_split
-from captcha_ocr.images import IMAGE_SUFFIXES
+from captcha_ocr.results import RUN_COLUMNS, append_rows, read_rows, write_rows
 
 COLUMNS = ["train_size", *RUN_COLUMNS]
 SUMMARY_COLUMNS = ["train_size", "runs", "test_cer_mean", "test_cer_std", "test_seq_acc_mean", "test_seq_acc_std",
@@ -35,8 +36,7 @@ SUMMARY_COLUMNS = ["train_size", "runs", "test_cer_mean", "test_cer_std", "test_
 
 def full_training_size(data_dir: str, fold: int) -> int:
     """Images in a fold's whole training part under the default split."""
-    count = sum(1 for path in list_image_files(data_dir) if path.suffix.lower() in IMAGE_SUFFIXES)
-    return len(fold_split(count, fold).train)
+    return len(fold_split(len(image_files(data_dir)), fold).train)
 
 
 def summarize(rows: list[dict]) -> list[dict]:
@@ -104,6 +104,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--sizes", type=int, nargs="+", required=True, help="training images per run")
     parser.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
+    parser.add_argument(
+        "--steps",
+        type=int,
+        help="train every size for about this many optimizer steps (epochs = steps / batches per epoch), so that "
+        "sizes compare at equal compute; default: the config's max_epochs at every size",
+    )
+    parser.add_argument("--batch_size", type=int, default=32, help="the config's batch size, for --steps")
     parser.add_argument("--full", type=Path, help="cross-validation runs of the same config on the whole training part")
     parser.add_argument("--name", help="results name (default: stem of the last config)")
     parser.add_argument("--out", type=Path, help="runs file (default: results/learning_curve_<name>.csv)")
@@ -118,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 if (size, fold, seed) in done:
                     continue
                 run_name, run_overrides = f"learning_curve/{name}_n{size}", [f"--data.train_size={size}", *overrides]
+                if args.steps:
+                    epochs = max(1, round(args.steps / math.ceil(size / args.batch_size)))
+                    run_overrides.append(f"--trainer.max_epochs={epochs}")
                 row, _ = run_fold(args.config, args.data_dir, fold, seed, run_name, run_overrides)
                 append_rows(out, COLUMNS, [{"train_size": size, **row}])
                 print(f"{size} images, fold {fold} seed {seed}: test_cer {row['test_cer']:.4f}", flush=True)
@@ -127,10 +137,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows += [{"train_size": full_training_size(args.data_dir, int(r["fold"])), **r} for r in full]
     table = summarize(rows)
     summary_path = out.with_name(f"{out.stem}_summary.csv")
-    with summary_path.open("w", newline="") as file:
-        writer = csv.DictWriter(file, SUMMARY_COLUMNS)
-        writer.writeheader()
-        writer.writerows(table)
+    write_rows(summary_path, SUMMARY_COLUMNS, table)
     plot(table, f"Learning curve: {name}, {args.data_dir.rstrip('/').split('/')[-1]}",
          args.plot or Path("docs") / f"learning_curve_{name}.png")  # fmt: skip
     print(markdown(table))

@@ -251,10 +251,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.files:
         files = [args.data_dir / line.strip() for line in args.files.read_text().splitlines() if line.strip()]
     else:
-        from captcha_ocr.data.dataset import list_image_files
+        from captcha_ocr.data.dataset import image_files
         from captcha_ocr.data.split import fold_test_files
 
-        files = fold_test_files([f for f in list_image_files(args.data_dir) if f.is_file()])
+        files = fold_test_files(image_files(args.data_dir))
     labels = [f.stem.split("_")[0] for f in files]
     readers = []
     for model in args.model or ["crnn"]:

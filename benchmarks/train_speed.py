@@ -13,7 +13,8 @@ import time
 
 import torch
 
-from captcha_ocr.model import CaptchaNet
+from captcha_ocr.model import CaptchaNet, ModelSpec
+from captcha_ocr.tokenizer import DEFAULT_CHARSET
 
 TRAIN_IMAGES = 749  # 1,040 images - 208 test - 83 validation
 VARIANTS = [  # (name, height, width, channels, lstm_hidden)
@@ -26,7 +27,9 @@ VARIANTS = [  # (name, height, width, channels, lstm_hidden)
 
 
 def measure(height: int, width: int, channels: tuple[int, ...], hidden: int) -> tuple[int, float, float]:
-    model = CaptchaNet(20, 5, channels=channels, lstm_hidden=hidden)
+    spec = ModelSpec(DEFAULT_CHARSET, 5, 5, height, width, True, "position", channels, ((2, 2), (2, 2), (2, 1)), 1,
+                     hidden, 1)  # fmt: skip
+    model = CaptchaNet(spec)
     optimizer = torch.optim.AdamW(model.parameters())
     images = torch.rand(32, 1, height, width)
 

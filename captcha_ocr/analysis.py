@@ -1,58 +1,12 @@
 """Error analysis of per-image predictions: worst images, confusions, error by position and
-character. Works on the out-of-fold predictions that ``captcha_ocr.crossval`` writes, or on a
-checkpoint evaluated on one part of a fold."""
+character, over ``ImageResult`` records (``captcha_ocr.results``)."""
 
-import csv
 from collections import Counter
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 from torchmetrics.functional.text import char_error_rate
 
-
-@dataclass
-class ImageResult:
-    """One image's prediction and how wrong it is."""
-
-    file: str
-    label: str
-    prediction: str
-    loss: float
-    confidence: float
-    position_confidences: list[float] = field(default_factory=list)
-    fold: int | None = None
-
-    @property
-    def cer(self) -> float:
-        return float(char_error_rate([self.prediction], [self.label]))
-
-    @property
-    def correct(self) -> bool:
-        return self.prediction == self.label
-
-    def substitutions(self) -> list[tuple[int, str, str]]:
-        """(position, true, predicted) for each position where the two differ, the shorter
-        string padded with "∅"."""
-        length = max(len(self.label), len(self.prediction))
-        true, predicted = self.label.ljust(length, "∅"), self.prediction.ljust(length, "∅")
-        return [(i, t, p) for i, (t, p) in enumerate(zip(true, predicted, strict=True)) if t != p]
-
-
-def read_predictions(path: str | Path) -> list[ImageResult]:
-    """Read a ``*_oof.csv`` file of ``captcha_ocr.crossval``."""
-    with Path(path).open(newline="") as file:
-        return [
-            ImageResult(
-                file=row["file"],
-                label=row["label"],
-                prediction=row["prediction"],
-                loss=float(row["loss"]),
-                confidence=float(row["confidence"]),
-                fold=int(row["fold"]),
-            )
-            for row in csv.DictReader(file)
-        ]
+from captcha_ocr.results import ImageResult
 
 
 def worst(results: list[ImageResult], k: int = 16, by: str = "loss") -> list[ImageResult]:

@@ -1,6 +1,8 @@
-"""TensorBoard views of what the model gets wrong, and final metrics in the HPARAMS tab."""
+"""Callbacks: TensorBoard views of what the model gets wrong, final metrics in the HPARAMS tab,
+random state in checkpoints, and ``predict``'s CSV writer."""
 
-import csv
+import logging
+import random
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -8,8 +10,12 @@ import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from captcha_ocr.analysis import ImageResult, confusion_matrix
+from captcha_ocr.analysis import confusion_matrix
+from captcha_ocr.evaluation import evaluate
 from captcha_ocr.figures import confusion_figure, worst_images_grid
+from captcha_ocr.results import write_image_results
+
+log = logging.getLogger(__name__)
 
 
 def tensorboard(trainer: pl.Trainer) -> TensorBoardLogger | None:
@@ -29,27 +35,18 @@ class ValidationErrorsLogger(pl.Callback):
         self.num_images = num_images
         self.every_n_epochs = every_n_epochs
 
-    @torch.no_grad()
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         logger = tensorboard(trainer)
         epoch = trainer.current_epoch + 1
         due = epoch % self.every_n_epochs == 0 or epoch == trainer.max_epochs
         if logger is None or trainer.sanity_checking or trainer.global_rank != 0 or not due:
             return
-        results, pixels = [], []
-        for images, targets in trainer.datamodule.val_dataloader():
-            logits = pl_module(images.to(pl_module.device))
-            prediction = pl_module.decode(logits)
-            losses = pl_module.loss(logits, targets.to(pl_module.device), reduction="none")
-            labels = pl_module.tokenizer.decode(targets)
-            for i, label in enumerate(labels):
-                results.append(
-                    ImageResult("", label, prediction.texts[i], float(losses[i]), float(prediction.confidences[i]))
-                )
-                pixels.append(images[i, 0].cpu().numpy())
+        data = trainer.datamodule
+        files = data.files("val")
+        results = evaluate(pl_module.model, pl_module.tokenizer, data.loader("val"), files)  # all, in this process
         order = sorted(range(len(results)), key=lambda i: results[i].loss, reverse=True)[: self.num_images]
         step = trainer.global_step
-        grid = worst_images_grid([results[i] for i in order], [pixels[i] for i in order])
+        grid = worst_images_grid([results[i] for i in order], [files[i] for i in order])
         logger.experiment.add_figure("val/worst_images", grid, step)
         matrix = confusion_matrix(results, pl_module.tokenizer.charset)
         logger.experiment.add_figure("val/confusions", confusion_figure(matrix, pl_module.tokenizer.charset), step)
@@ -77,32 +74,53 @@ class HParamsMetrics(pl.Callback):
             logger.log_hyperparams(params | dict(trainer.datamodule.hparams), metrics)
 
 
+class RandomState(pl.Callback):
+    """Keeps the random generators' state in every checkpoint and restores it on resume, so that a
+    resumed run draws the same batches and augmentations as an uninterrupted one: torch's CPU
+    generator (shuffling, and augmentation on CPU), every CUDA generator (augmentation of batches
+    on a GPU) and Python's ``random`` (the ``captcha`` generator). numpy is never drawn from."""
+
+    def state_dict(self) -> dict:
+        state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+        if torch.cuda.is_available():
+            state["cuda"] = torch.cuda.get_rng_state_all()
+        return state
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        torch.set_rng_state(state_dict["torch"])
+        random.setstate(state_dict["python"])
+        if "cuda" in state_dict and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state_dict["cuda"])
+
+
 class PredictionWriter(BasePredictionWriter):
-    """Write ``predict`` results as CSV: file, text, confidence (and label, loss when known).
+    """Write ``predict`` results as CSV (``results.IMAGE_COLUMNS``: file, prediction,
+    confidence, per-character confidences, and label and loss when the images have labels).
+
+    Each process writes the images it read, named through the dataset indices Lightning hands
+    over: one process writes ``output``, several write ``<output stem>.rank<N>.csv`` each.
 
     Args:
-        output: The CSV file to write.
+        output: The CSV file to write; ``None``: write nothing.
     """
 
-    def __init__(self, output: str = "predictions.csv") -> None:
+    def __init__(self, output: str | None = None) -> None:
         super().__init__(write_interval="epoch")
-        self.output = Path(output)
+        self.output = Path(output) if output else None
 
     def write_on_epoch_end(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, predictions, batch_indices
     ) -> None:
+        if self.output is None:
+            return
         files = trainer.datamodule.predict_files
-        columns = ["file", "text", "confidence", *(["label", "loss"] if "labels" in predictions[0] else [])]
-        rows = []
-        for batch in predictions:
-            for i, text in enumerate(batch["texts"]):
-                row = [text, f"{float(batch['confidences'][i]):.6f}"]
-                if "labels" in batch:
-                    row += [batch["labels"][i], f"{float(batch['losses'][i]):.6f}"]
-                rows.append(row)
-        self.output.parent.mkdir(parents=True, exist_ok=True)
-        with self.output.open("w", newline="") as file:
-            writer = csv.writer(file)
-            writer.writerow(columns)
-            writer.writerows([str(path), *row] for path, row in zip(files, rows, strict=True))
-        print(f"wrote {len(rows)} predictions to {self.output}")
+        results = [r for batch in predictions for r in batch]
+        indices = [i for batch in batch_indices[0] for i in batch]  # one predict loader
+        for result, index in zip(results, indices, strict=True):
+            result.file = str(files[index])
+        output = self.output
+        if trainer.world_size > 1:
+            output = output.with_name(f"{output.stem}.rank{trainer.global_rank}{output.suffix}")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        write_image_results(output, results)
+        log.info(f"wrote {len(results)} predictions to {output}")

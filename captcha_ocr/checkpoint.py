@@ -1,63 +1,12 @@
-"""Model weights on disk: Lightning checkpoints, the slim weights file the package ships, and
-what is needed to rebuild the network from either."""
+"""Model weights on disk: Lightning checkpoints and the slim weights file the package ships,
+each with the ``ModelSpec`` that rebuilds its network."""
 
-from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 import torch
 
-from captcha_ocr.model import CaptchaNet
-from captcha_ocr.tokenizer import Tokenizer
+from captcha_ocr.model import CaptchaNet, ModelSpec
 from captcha_ocr.weights import DEFAULT_WEIGHTS
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything besides the weights that inference needs: the text table, the input size and
-    the architecture."""
-
-    charset: str
-    min_length: int
-    max_length: int
-    height: int
-    width: int
-    crop_to_text: bool
-    head: str
-    channels: tuple[int, ...]
-    strides: tuple[tuple[int, int], ...]
-    blocks_per_stage: int
-    lstm_hidden: int
-    lstm_layers: int
-    flatten_height: bool = False
-
-    @classmethod
-    def from_hparams(cls, hparams: dict) -> "ModelSpec":
-        values = {f.name: hparams[f.name] for f in fields(cls) if f.name in hparams or f.default is MISSING}
-        values["channels"] = tuple(values["channels"])
-        values["strides"] = tuple(tuple(s) for s in values["strides"])
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def tokenizer(self) -> Tokenizer:
-        return Tokenizer(self.charset, self.min_length, self.max_length)
-
-    def build(self, dropout: float = 0.0) -> CaptchaNet:
-        """The network this spec describes (untrained); the one builder for training and loading."""
-        return CaptchaNet(
-            num_classes=self.tokenizer().num_classes,
-            max_length=self.max_length,
-            head=self.head,
-            channels=self.channels,
-            strides=self.strides,
-            blocks_per_stage=self.blocks_per_stage,
-            lstm_hidden=self.lstm_hidden,
-            lstm_layers=self.lstm_layers,
-            flatten_height=self.flatten_height,
-            input_height=self.height,
-            dropout=dropout,
-        )
 
 
 def load_model(path: str | Path = DEFAULT_WEIGHTS) -> tuple[CaptchaNet, ModelSpec]:
@@ -87,6 +36,16 @@ def load_model(path: str | Path = DEFAULT_WEIGHTS) -> tuple[CaptchaNet, ModelSpe
     except RuntimeError as error:
         raise ValueError(f"{path}: the weights do not match the architecture of its spec ({error})") from None
     return model.eval(), spec
+
+
+def stored_data_hparams(path: str | Path) -> dict:
+    """The data module's arguments stored in a Lightning checkpoint (split, labels, input); empty
+    for a slim weights file, which keeps the model's spec alone."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ValueError(f"{path} is not a captcha_ocr checkpoint of this version ({error})") from None
+    return dict(checkpoint.get("datamodule_hyper_parameters", {}))
 
 
 def save_model(model: CaptchaNet, spec: ModelSpec, target: str | Path) -> None:

@@ -3,22 +3,29 @@
 captcha-ocr read PATH... [--json] [--backend torch|onnx] [--model FILE]
 captcha-ocr serve [--host 127.0.0.1] [--port 8000] [--model crnn|fast|FILE] [--backend onnx|torch]
 captcha-ocr export model.onnx [--checkpoint FILE]
-captcha-ocr cv --config configs/crnn.yaml --data_dir DIR      (see captcha_ocr.crossval)
+captcha-ocr cv --config configs/crnn.yaml --data_dir DIR [--folds ..] [--seeds ..] [--model.x=..]
+captcha-ocr report --predictions results/crnn_oof.csv --data_dir DIR --out reports/crnn
+captcha-ocr synth --n 3000 --charset 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ --length 4-6 --out DIR
+
+Every subcommand is parsed here; the training-side ones (cv, report, synth, export) import their
+module, and with it torch and Lightning, only when they run.
 """
 
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from captcha_ocr.images import IMAGE_SUFFIXES
+from captcha_ocr.images import is_image_file
 from captcha_ocr.reader import Reading
 
-DELEGATED = {"cv": "captcha_ocr.crossval", "report": "captcha_ocr.report", "synth": "captcha_ocr.synth"}
 PROGRESS_THRESHOLD = 200  # show a progress bar from this many images on
+# A reading-only install (pip install captcha_ocr[onnx]) has no torch: it reads with onnxruntime.
+DEFAULT_BACKEND = "torch" if importlib.util.find_spec("torch") else "onnx"
 
 
 def expand_inputs(paths: Sequence[str], recursive: bool = False) -> tuple[list[Path], list[Path]]:
@@ -32,7 +39,7 @@ def expand_inputs(paths: Sequence[str], recursive: bool = False) -> tuple[list[P
             files.append(path)
             continue
         entries = sorted(path.rglob("*") if recursive else path.iterdir())
-        files += [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
+        files += [p for p in entries if is_image_file(p)]
         skipped += [] if recursive else [p for p in entries if p.is_dir()]
     return files, skipped
 
@@ -114,15 +121,6 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def export(args: argparse.Namespace) -> int:
-    from captcha_ocr.export import export_onnx
-    from captcha_ocr.weights import DEFAULT_WEIGHTS
-
-    path = export_onnx(args.output, args.checkpoint or DEFAULT_WEIGHTS)
-    print(f"wrote {path}")
-    return 0
-
-
 def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -150,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reading.add_argument("paths", nargs="+", help="image files and folders of images")
     reading.add_argument("--json", action="store_true", help="one JSON object per line instead of TSV")
-    reading.add_argument("--backend", choices=("torch", "onnx"), default="torch")
+    reading.add_argument(
+        "--backend", choices=("torch", "onnx"), default=DEFAULT_BACKEND, help="default: torch if installed, else onnx"
+    )
     reading.add_argument(
         "--model", help="checkpoint (.ckpt/.pt), .onnx file, or a shipped model: crnn (default, most accurate), fast"
     )
@@ -188,15 +188,75 @@ def build_parser() -> argparse.ArgumentParser:
     exporting = commands.add_parser("export", help="export a checkpoint to ONNX (dynamic batch)")
     exporting.add_argument("output", help="the .onnx file to write")
     exporting.add_argument("--checkpoint", help="Lightning checkpoint or .pt weights; default: the shipped crnn model")
-    exporting.set_defaults(run=export)
+    exporting.set_defaults(run=run_module("export"))
 
-    for name, text in (
-        ("cv", "cross-validate a config over folds and seeds"),
-        ("report", "error-analysis tables and figures"),
-        ("synth", "draw a labelled synthetic set"),
-    ):
-        commands.add_parser(name, help=f"{text} ({name} --help)", add_help=False)
+    add_training_commands(commands)
     return parser
+
+
+def run_module(name: str) -> Callable[[argparse.Namespace], int]:
+    """A subcommand's run function: ``run(args)`` of ``captcha_ocr.<name>``, imported when it runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        try:
+            module = importlib.import_module(f"captcha_ocr.{name}")
+        except ImportError as error:
+            print(f"captcha-ocr: {args.command} needs the train extra ({error}): pip install 'captcha_ocr[train]'",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        return module.run(args) or 0
+
+    return run
+
+
+def add_training_commands(commands: argparse._SubParsersAction) -> None:
+    cv = commands.add_parser(
+        "cv",
+        help="cross-validate a config over folds and seeds",
+        description="Cross-validate a LightningCLI config: one fit per fold and seed, the checkpoint chosen on "
+        "validation, the test fold read once; rows appended to results/<name>_cv.csv and _oof.csv as runs end, "
+        "recorded runs skipped. Extra arguments (e.g. --model.head=ctc) go to every run.",
+    )
+    cv.add_argument("--config", action="append", help="config file; repeat to layer an ablation on a base config")
+    cv.add_argument("--table", type=Path, nargs="+", metavar="CSV", help="only print a Markdown table of runs files")
+    cv.add_argument("--data_dir", help="folder of labelled captcha images")
+    cv.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    cv.add_argument("--seeds", type=int, nargs="+", default=[0])
+    cv.add_argument("--name", help="results name (default: stem of the last config)")
+    cv.add_argument("--out", type=Path, default=Path("results"), help="results folder")
+    cv.set_defaults(run=run_module("crossval"), takes_overrides=True)
+
+    report = commands.add_parser(
+        "report",
+        help="error-analysis tables and figures",
+        description="Error-analysis tables (per image, worst, confusions, error rates) and figures, from "
+        "per-image results or from a checkpoint evaluated on a part of the split it was trained with.",
+    )
+    source = report.add_mutually_exclusive_group(required=True)
+    source.add_argument("--predictions", type=Path, help="per-image results (results/<name>_oof.csv)")
+    source.add_argument("--checkpoint", type=Path, help="a checkpoint to evaluate on --part of its own split")
+    report.add_argument("--data_dir", type=Path, required=True, help="folder of the images")
+    report.add_argument("--fold", type=int, help="fold to evaluate on (default: the checkpoint's, else 0)")
+    report.add_argument("--part", choices=("train", "val", "test"), default="test")
+    report.add_argument("--charset", help="charset of the confusion matrix (default: the model's)")
+    report.add_argument("--k", type=int, default=16, help="how many worst images to show")
+    report.add_argument("--out", type=Path, required=True, help="folder to write into")
+    report.set_defaults(run=run_module("report"))
+
+    synth = commands.add_parser(
+        "synth",
+        help="draw a labelled synthetic set",
+        description="Draw labelled captchas with the captcha package into a new or empty folder "
+        "(<label>.png, <label>_<k>.png when a label repeats); the same seed draws the same files.",
+    )
+    synth.add_argument("--n", type=positive_int, required=True, help="number of images")
+    synth.add_argument("--charset", required=True, help="characters to draw labels from")
+    synth.add_argument("--length", default="5", help="label length, or a range such as 4-6")
+    synth.add_argument("--out", type=Path, required=True, help="new or empty folder")
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--width", type=positive_int, default=160)
+    synth.add_argument("--height", type=positive_int, default=60)
+    synth.set_defaults(run=run_module("synth"))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -213,10 +273,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _dispatch(argv: list[str]) -> int:
-    if argv[:1] and argv[0] in DELEGATED:
-        module = importlib.import_module(DELEGATED[argv[0]])
-        return module.main(argv[1:]) or 0  # a delegated command's own exit code
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, overrides = parser.parse_known_args(argv)
+    if overrides and not getattr(args, "takes_overrides", False):
+        parser.error(f"unrecognized arguments: {' '.join(overrides)}")
+    args.overrides = overrides
     return args.run(args)
 
 

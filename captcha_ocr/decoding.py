@@ -1,7 +1,7 @@
-"""Greedy decoding of model logits into texts and confidences, in numpy so that the ONNX reader
-runs without torch."""
+"""Greedy decoding of each head's logits into texts and confidences, in numpy so that the ONNX
+reader runs without torch. ``heads.py`` pairs every head with its decoder here."""
 
-from typing import Literal
+from abc import ABC, abstractmethod
 
 import numpy as np
 
@@ -13,50 +13,91 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
-def greedy_decode(
-    logits: np.ndarray, tokenizer: Tokenizer, head: Literal["position", "ctc"]
-) -> tuple[list[str], np.ndarray]:
-    """Texts and confidences from logits (B, L, C) of the position head or (B, T, C) of CTC.
-
-    The confidence is the probability of the greedy path: the product of the chosen classes'
-    probabilities, for the position head up to and including the end class that closes the
-    text (positions after it do not matter), for CTC over all time steps.
-    """
+def greedy(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The most probable class at every step of logits (B, S, C), and its probability: (B, S) each."""
     probs = softmax(logits.astype(np.float64))
-    ids = probs.argmax(axis=-1)  # (B, L) or (B, T)
-    best = probs.max(axis=-1)  # (B, L) or (B, T)
-    if head == "ctc":
-        return tokenizer.decode_ctc(ids), best.prod(axis=1)
-    positions = np.arange(ids.shape[1])
-    ends = np.where(ids == tokenizer.pad_id, positions, ids.shape[1]).min(axis=1)  # (B,)
-    used = positions[None, :] <= ends[:, None]  # (B, L)
-    return tokenizer.decode(ids), np.where(used, best, 1.0).prod(axis=1)
+    return probs.argmax(axis=-1), probs.max(axis=-1)
 
 
-def character_confidences(
-    logits: np.ndarray, tokenizer: Tokenizer, head: Literal["position", "ctc"]
-) -> list[list[float]]:
-    """The probability of each character of the greedy reading, in reading order.
+class Decoder(ABC):
+    """Reads a head's logits greedily: the most probable class at every step.
 
-    For the position head, each character's probability at its position; for CTC, the highest
-    probability over the run of time steps that emitted the character.
+    The confidence of a reading is the probability of its greedy path; a character's confidence
+    is the probability of the step(s) that wrote it.
     """
-    probs = softmax(logits.astype(np.float64))
-    ids = probs.argmax(axis=-1)  # (B, L) or (B, T)
-    best = probs.max(axis=-1)
-    result = []
-    for row_ids, row_best in zip(ids.tolist(), best.tolist(), strict=True):
-        if head == "position":
-            end = row_ids.index(tokenizer.pad_id) if tokenizer.pad_id in row_ids else len(row_ids)
-            result.append(row_best[:end])
-            continue
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self.tokenizer = tokenizer
+
+    def decode(self, logits: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """Texts and confidences (B,) from logits (B, S, C)."""
+        ids, best = greedy(logits)
+        return self._texts(ids), self._path_probability(ids, best)
+
+    def character_confidences(self, logits: np.ndarray) -> list[list[float]]:
+        """The probability of each character of the greedy reading, in reading order."""
+        ids, best = greedy(logits)
+        return [self._characters(i, p) for i, p in zip(ids.tolist(), best.tolist(), strict=True)]
+
+    @abstractmethod
+    def _texts(self, ids: np.ndarray) -> list[str]: ...
+
+    @abstractmethod
+    def _path_probability(self, ids: np.ndarray, best: np.ndarray) -> np.ndarray: ...
+
+    @abstractmethod
+    def _characters(self, ids: list[int], best: list[float]) -> list[float]: ...
+
+
+class PositionDecoder(Decoder):
+    """Logits (B, L, C): position ``i`` is the ``i``-th character; the first end class (the
+    padding id) closes the text, and positions after it do not count."""
+
+    def _texts(self, ids: np.ndarray) -> list[str]:
+        return self.tokenizer.decode(ids)
+
+    def _path_probability(self, ids: np.ndarray, best: np.ndarray) -> np.ndarray:
+        positions = np.arange(ids.shape[1])
+        ends = np.where(ids == self.tokenizer.pad_id, positions, ids.shape[1]).min(axis=1)  # (B,)
+        used = positions[None, :] <= ends[:, None]  # (B, L): the characters and the end class
+        return np.where(used, best, 1.0).prod(axis=1)
+
+    def _characters(self, ids: list[int], best: list[float]) -> list[float]:
+        pad = self.tokenizer.pad_id
+        return best[: ids.index(pad) if pad in ids else len(ids)]
+
+
+class CTCDecoder(Decoder):
+    """Logits (B, T, C) over time steps with the padding id as the blank: repeats are merged,
+    then blanks dropped; the path probability runs over all steps, and a character's confidence
+    is the best step of the run that wrote it."""
+
+    def _texts(self, ids: np.ndarray) -> list[str]:
+        pad = self.tokenizer.pad_id
+        rows = ids.tolist()
+        return [self.tokenizer.text([i for t, i in enumerate(row) if (t == 0 or i != row[t - 1]) and i != pad])
+                for row in rows]  # fmt: skip
+
+    def _path_probability(self, ids: np.ndarray, best: np.ndarray) -> np.ndarray:
+        return best.prod(axis=1)
+
+    def _characters(self, ids: list[int], best: list[float]) -> list[float]:
         characters: list[float] = []
-        for t, (i, p) in enumerate(zip(row_ids, row_best, strict=True)):
-            if i == tokenizer.pad_id:
+        for t, (i, p) in enumerate(zip(ids, best, strict=True)):
+            if i == self.tokenizer.pad_id:
                 continue
-            if t > 0 and row_ids[t - 1] == i:  # the same run: keep its best step
+            if t > 0 and ids[t - 1] == i:  # the same run: keep its best step
                 characters[-1] = max(characters[-1], p)
             else:
                 characters.append(p)
-        result.append(characters)
-    return result
+        return characters
+
+
+DECODERS: dict[str, type[Decoder]] = {"position": PositionDecoder, "ctc": CTCDecoder}
+
+
+def decoder_for(head: str, tokenizer: Tokenizer) -> Decoder:
+    """The decoder of the head named in a model's spec."""
+    if head not in DECODERS:
+        raise ValueError(f"unknown head {head!r}; known: {', '.join(DECODERS)}")
+    return DECODERS[head](tokenizer)

@@ -40,3 +40,9 @@ def export_onnx(output: str | Path, checkpoint: str | Path = DEFAULT_WEIGHTS) ->
     entry.key, entry.value = ONNX_SPEC_KEY, json.dumps(spec.to_dict())
     onnx.save(graph, output)
     return output
+
+
+def run(args) -> int:
+    """``captcha-ocr export OUTPUT [--checkpoint FILE]``."""
+    print(f"wrote {export_onnx(args.output, args.checkpoint or DEFAULT_WEIGHTS)}")
+    return 0

@@ -14,6 +14,11 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 GREY_LEVELS = np.arange(256, dtype=np.float64)
 
 
+def is_image_file(path: Path) -> bool:
+    """Whether ``path`` is a file with an image suffix (the suffixes the project reads)."""
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+
+
 def to_grey(image: Image.Image) -> Image.Image:
     """Convert any Pillow mode to 8-bit grey ("L"); transparency is laid over white."""
     if image.mode.startswith("I;16"):  # 16-bit grey: keep the top 8 bits

@@ -7,7 +7,7 @@ from pathlib import Path
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from captcha_ocr.callbacks import PredictionWriter
+from captcha_ocr.callbacks import PredictionWriter, RandomState
 from captcha_ocr.data.datamodule import CaptchaDataModule
 from captcha_ocr.system import CaptchaSystem
 
@@ -26,8 +26,9 @@ class CaptchaCLI(LightningCLI):
 
     The charset, label lengths and input size are set once, on the data, and linked into the model. A
     ``ModelCheckpoint`` keeps the checkpoint with the best validation CER (ties broken by
-    validation loss) and the last one; ``predict`` writes its CSV through a ``PredictionWriter``
-    (``--prediction_writer.output``). ``validate``, ``test`` and ``predict`` without
+    validation loss), ``LastCheckpoint`` the last one, ``RandomState`` the generators' state in
+    both; ``predict`` writes its CSV through a ``PredictionWriter`` (``--prediction_writer.output``,
+    default ``predictions.csv``). ``validate``, ``test`` and ``predict`` without
     ``--ckpt_path`` use the best checkpoint of the latest run of the same config, and say which.
     """
 
@@ -72,6 +73,7 @@ class CaptchaCLI(LightningCLI):
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(LastCheckpoint, "last_checkpoint")
+        parser.add_lightning_class_args(RandomState, "random_state")
         parser.add_lightning_class_args(PredictionWriter, "prediction_writer")
         parser.set_defaults(
             {
@@ -80,6 +82,7 @@ class CaptchaCLI(LightningCLI):
                 "checkpoint.filename": "best-{epoch:03d}",
                 "checkpoint.save_last": False,  # LastCheckpoint writes last.ckpt after every epoch
                 "checkpoint.auto_insert_metric_name": False,
+                "prediction_writer.output": "predictions.csv",
             }
         )
 

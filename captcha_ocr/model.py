@@ -1,15 +1,13 @@
 """The network: a residual CNN reads columns of the image, a BiLSTM reads them in order, and a head
 turns the sequence into characters. Plain PyTorch, trained from scratch."""
 
-from collections.abc import Sequence
-from typing import Literal
+from dataclasses import MISSING, asdict, dataclass, fields
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-Head = Literal["position", "ctc"]
-CTC_BLANK_BIAS = 3.0  # initial logit of the blank (class 0) over the characters' 0
+from captcha_ocr.heads import HEADS
+from captcha_ocr.tokenizer import Tokenizer
 
 
 def standardize(images: Tensor, eps: float = 1e-3) -> Tensor:
@@ -42,64 +40,65 @@ class ResidualBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
-class PositionHead(nn.Module):
-    """One learned query and one classifier per character position.
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything besides the weights that a network is: the text table, the input size and
+    preparation, and the architecture (see ``CaptchaNet`` and ``system.CaptchaSystem``)."""
 
-    Each query attends over the sequence to find its character; its own linear layer then
-    classifies what it found. Output position ``i`` is the ``i``-th character or padding.
-    """
+    charset: str
+    min_length: int
+    max_length: int
+    height: int
+    width: int
+    crop_to_text: bool
+    head: str
+    channels: tuple[int, ...]
+    strides: tuple[tuple[int, int], ...]
+    blocks_per_stage: int
+    lstm_hidden: int
+    lstm_layers: int
+    flatten_height: bool = False
 
-    def __init__(self, dim: int, num_positions: int, num_classes: int) -> None:
-        super().__init__()
-        self.queries = nn.Parameter(torch.randn(num_positions, dim) / dim**0.5)
-        self.keys = nn.Linear(dim, dim)
-        self.weight = nn.Parameter(torch.randn(num_positions, dim, num_classes) / dim**0.5)
-        self.bias = nn.Parameter(torch.zeros(num_positions, num_classes))
+    @classmethod
+    def from_hparams(cls, hparams: dict) -> "ModelSpec":
+        values = {f.name: hparams[f.name] for f in fields(cls) if f.name in hparams or f.default is MISSING}
+        values["channels"] = tuple(values["channels"])
+        values["strides"] = tuple(tuple(s) for s in values["strides"])
+        return cls(**values)
 
-    def forward(self, sequence: Tensor) -> Tensor:
-        D = sequence.size(-1)  # sequence: (B, T, D) batch, time steps, features
-        scores = torch.einsum("ld,btd->blt", self.queries, self.keys(sequence)) / D**0.5  # (B, L, T)
-        context = scores.softmax(dim=-1) @ sequence  # (B, L, D)
-        return torch.einsum("bld,ldc->blc", context, self.weight) + self.bias  # (B, L, C)
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def tokenizer(self) -> Tokenizer:
+        return Tokenizer(self.charset, self.min_length, self.max_length)
+
+    def build(self, dropout: float = 0.0) -> "CaptchaNet":
+        """The network this spec describes (untrained); the one builder for training and loading."""
+        return CaptchaNet(self, dropout)
 
 
 class CaptchaNet(nn.Module):
-    """Residual CNN + BiLSTM captcha reader.
+    """Residual CNN + BiLSTM captcha reader, built from a ``ModelSpec``.
+
+    A stem convolution and residual stages (``channels``, the first block of each with its
+    (height, width) ``strides``; ``blocks_per_stage`` blocks) turn the image into a feature map;
+    each of its columns becomes one step of a sequence (the mean over its rows, or with
+    ``flatten_height`` all its rows side by side), read by a BiLSTM (``lstm_hidden`` per
+    direction, ``lstm_layers``) and turned into characters by the ``head`` (``heads.HEADS``).
 
     Args:
-        num_classes: Output classes, padding / blank included.
-        max_length: Character positions predicted by the ``position`` head.
-        head: ``position``: per-position classifiers (trained with cross-entropy); ``ctc``: one
-            classifier per time step (trained with CTC).
-        channels: Output channels of each residual stage.
-        strides: (height, width) stride of each stage's first block.
-        blocks_per_stage: Residual blocks in each stage.
-        lstm_hidden: Hidden size of each LSTM direction.
-        lstm_layers: Stacked BiLSTM layers.
-        flatten_height: Give the LSTM every row of the last feature map (channels x rows
-            features per column) instead of their mean over the height.
-        input_height: Input height, which fixes the number of rows with ``flatten_height``.
+        spec: Text table, input size and architecture.
         dropout: Dropout before the LSTM and the head.
     """
 
-    def __init__(
-        self,
-        num_classes: int,
-        max_length: int,
-        head: Head = "position",
-        channels: Sequence[int] = (32, 64, 128),
-        strides: Sequence[tuple[int, int]] = ((2, 2), (2, 2), (2, 1)),
-        blocks_per_stage: int = 1,
-        lstm_hidden: int = 128,
-        lstm_layers: int = 1,
-        flatten_height: bool = False,
-        input_height: int = 32,
-        dropout: float = 0.1,
-    ) -> None:
+    def __init__(self, spec: ModelSpec, dropout: float = 0.0) -> None:
         super().__init__()
+        channels, strides = spec.channels, spec.strides
         if len(channels) != len(strides):
             raise ValueError(f"one stride per stage: {len(channels)} channels, {len(strides)} strides")
-        self.flatten_height = flatten_height
+        if spec.head not in HEADS:
+            raise ValueError(f"unknown head {spec.head!r}; known: {', '.join(HEADS)}")
+        self.flatten_height = spec.flatten_height
         self.stem = nn.Sequential(
             nn.Conv2d(1, channels[0], 3, 1, 1, bias=False), nn.BatchNorm2d(channels[0]), nn.ReLU()
         )
@@ -107,30 +106,23 @@ class CaptchaNet(nn.Module):
         in_channels = channels[0]
         for out_channels, stride in zip(channels, strides, strict=True):
             blocks = [ResidualBlock(in_channels, out_channels, tuple(stride))]
-            blocks += [ResidualBlock(out_channels, out_channels, (1, 1)) for _ in range(blocks_per_stage - 1)]
+            blocks += [ResidualBlock(out_channels, out_channels, (1, 1)) for _ in range(spec.blocks_per_stage - 1)]
             stages.append(nn.Sequential(*blocks))
             in_channels = out_channels
         self.cnn = nn.Sequential(*stages)
         self.dropout = nn.Dropout(dropout)
-        rows = input_height
+        rows = spec.height
         for stride in strides:
             rows = (rows - 1) // stride[0] + 1  # a 3x3 convolution with padding 1 and this stride
         self.rnn = nn.LSTM(
-            in_channels * rows if flatten_height else in_channels,
-            lstm_hidden,
-            num_layers=lstm_layers,
+            in_channels * rows if spec.flatten_height else in_channels,
+            spec.lstm_hidden,
+            num_layers=spec.lstm_layers,
             batch_first=True,
             bidirectional=True,
-            dropout=dropout if lstm_layers > 1 else 0.0,
+            dropout=dropout if spec.lstm_layers > 1 else 0.0,
         )
-        if head == "position":
-            self.head = PositionHead(2 * lstm_hidden, max_length, num_classes)
-        else:
-            self.head = nn.Linear(2 * lstm_hidden, num_classes)
-            # Start blank-first: CTC's easy optimum is all blanks, and a start near it with a
-            # strong blank lets the characters emerge from there instead of from noise.
-            nn.init.constant_(self.head.bias, 0.0)
-            nn.init.constant_(self.head.bias[:1], CTC_BLANK_BIAS)
+        self.head = HEADS[spec.head](2 * spec.lstm_hidden, spec.max_length, spec.tokenizer().num_classes)
 
     def forward(self, images: Tensor) -> Tensor:
         """Map images (B, 1, H, W) in [0, 1] to logits: (B, max_length, C) for the position

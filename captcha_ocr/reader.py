@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from captcha_ocr.decoding import character_confidences, greedy_decode
+from captcha_ocr.decoding import decoder_for
 from captcha_ocr.images import load_image
 from captcha_ocr.tokenizer import Tokenizer
 from captcha_ocr.weights import ONNX_SPEC_KEY, SHIPPED, shipped_file
@@ -82,7 +82,7 @@ class CaptchaReader:
         else:
             self._run, spec = _torch_runner(path, num_threads)
         self.tokenizer = Tokenizer(spec["charset"], spec["min_length"], spec["max_length"])
-        self.head = spec["head"]
+        self.decoder = decoder_for(spec["head"], self.tokenizer)
         self.height, self.width = spec["height"], spec["width"]
         self.crop_to_text = spec.get("crop_to_text", False)  # ONNX files exported before it existed did not crop
 
@@ -102,8 +102,8 @@ class CaptchaReader:
     def read_arrays(self, batch: np.ndarray) -> list[Reading]:
         """Read a preprocessed batch (B, 1, H, W)."""
         logits = self.logits(batch)
-        texts, confidences = greedy_decode(logits, self.tokenizer, self.head)
-        characters = character_confidences(logits, self.tokenizer, self.head)
+        texts, confidences = self.decoder.decode(logits)
+        characters = self.decoder.character_confidences(logits)
         return [
             Reading(text, float(confidence), tuple(chars), bool(confidence < self.min_confidence))
             for text, confidence, chars in zip(texts, confidences, characters, strict=True)

@@ -2,71 +2,53 @@
 
     captcha-ocr report --predictions results/crnn_oof.csv --data_dir ../shared/data/captcha_images_v2 \\
         --out reports/crnn
-    captcha-ocr report --checkpoint best.ckpt --fold 0 --part test --data_dir ... --out reports/fold0
+    captcha-ocr report --checkpoint best.ckpt --part test --data_dir ... --out reports/fold0
 """
 
 import argparse
 import csv
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from captcha_ocr.analysis import (
-    ImageResult,
     confusion_matrix,
     confusions,
     error_rate_by_character,
     error_rate_by_position,
-    read_predictions,
     summary,
     worst,
 )
-from captcha_ocr.checkpoint import ModelSpec, load_model
+from captcha_ocr.checkpoint import load_model, stored_data_hparams
 from captcha_ocr.data.datamodule import CaptchaDataModule
-from captcha_ocr.decoding import greedy_decode, softmax
+from captcha_ocr.evaluation import evaluate
 from captcha_ocr.figures import confusion_figure, error_rate_figure, worst_images_grid
-from captcha_ocr.losses import sequence_loss
-from captcha_ocr.model import CaptchaNet
+from captcha_ocr.model import ModelSpec
+from captcha_ocr.results import ImageResult, read_image_results, write_image_results
+
+SPLIT_ARGUMENTS = ("fold", "num_folds", "val_fraction", "split_seed", "label_pattern", "labels_csv", "train_size")
 
 
-def evaluate_model(model: CaptchaNet, spec: ModelSpec, data_dir: str | Path, fold: int, part: str) -> list[ImageResult]:
-    """Per-image results of a network on one part ("train", "val", "test") of a fold, with the
-    confidence of each predicted position."""
-    data = CaptchaDataModule(
-        str(data_dir),
-        spec.charset,
-        spec.min_length,
-        spec.max_length,
-        spec.height,
-        spec.width,
-        crop_to_text=spec.crop_to_text,
-        fold=fold,
-    )
+def evaluate_checkpoint(
+    path: Path, data_dir: str | Path, part: str, fold: int | None = None
+) -> tuple[list[ImageResult], ModelSpec]:
+    """Per-image results of a model on one part ("train", "val", "test") of its own split.
+
+    The split (folds, validation share, seeds, label pattern) is the one stored in a Lightning
+    checkpoint, so a model is measured on the images it was held out from; a slim weights file
+    stores no split and gets the default one. ``fold`` overrides the stored fold.
+    """
+    model, spec = load_model(path)
+    split = {k: v for k, v in stored_data_hparams(path).items() if k in SPLIT_ARGUMENTS}
+    if fold is not None:
+        split["fold"] = fold
+    data = CaptchaDataModule(str(data_dir), spec.charset, spec.min_length, spec.max_length, spec.height, spec.width,
+                             crop_to_text=spec.crop_to_text, **split)  # fmt: skip
     data.setup("test")
-    tokenizer = spec.tokenizer()
-    indices = getattr(data.split, part)
-    images = data.dataset.images[indices].float() / 255  # (N, 1, H, W)
-    targets = data.dataset.targets[indices]  # (N, L)
-    with torch.inference_mode():
-        logits = model(images)
-    losses = sequence_loss(logits, targets, spec.head, tokenizer.pad_id, reduction="none")  # (N,)
-    texts, confidences = greedy_decode(logits.numpy(), tokenizer, spec.head)
-    position_confidences = softmax(logits.numpy()).max(-1)  # (N, L) or (N, T)
-    return [
-        ImageResult(
-            file=data.dataset.files[i].name,
-            label=data.dataset.labels[i],
-            prediction=texts[n],
-            loss=float(losses[n]),
-            confidence=float(confidences[n]),
-            position_confidences=[round(float(c), 4) for c in position_confidences[n]],
-            fold=fold,
-        )
-        for n, i in enumerate(indices)
-    ]
+    return evaluate(model, spec.tokenizer(), data.loader(part), data.files(part), fold=data.hparams.fold), spec
 
 
 def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence]) -> None:
@@ -76,22 +58,13 @@ def write_csv(path: Path, header: Sequence[str], rows: Sequence[Sequence]) -> No
         writer.writerows(rows)
 
 
-def per_image_rows(results: Sequence[ImageResult]) -> list[list]:
-    return [
-        [r.fold, r.file, r.label, r.prediction, round(r.loss, 6), round(r.cer, 4), round(r.confidence, 6),
-         " ".join(map(str, r.position_confidences))]
-        for r in results
-    ]  # fmt: skip
-
-
 def write_report(results: list[ImageResult], data_dir: Path, out: Path, charset: str, k: int = 16) -> dict:
     """Write tables and figures of ``results`` into ``out``; returns the summary numbers."""
     out.mkdir(parents=True, exist_ok=True)
-    header = ["fold", "file", "label", "prediction", "loss", "cer", "confidence", "position_confidences"]
-    write_csv(out / "per_image.csv", header, per_image_rows(results))
+    write_image_results(out / "per_image.csv", results)
     for by in ("loss", "cer"):
         chosen = worst(results, k, by)
-        write_csv(out / f"worst_by_{by}.csv", header, per_image_rows(chosen))
+        write_image_results(out / f"worst_by_{by}.csv", chosen)
         figure = worst_images_grid(chosen, [data_dir / r.file for r in chosen], title=f"Worst {k} by {by}")
         figure.savefig(out / f"worst_by_{by}.png", dpi=110)
     counts = confusions(results)
@@ -108,29 +81,25 @@ def write_report(results: list[ImageResult], data_dir: Path, out: Path, charset:
     return numbers
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="captcha-ocr report", description=__doc__.split("\n\n")[0])
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--predictions", type=Path, help="out-of-fold predictions (results/<name>_oof.csv)")
-    source.add_argument("--checkpoint", type=Path, help="a checkpoint to evaluate on --fold / --part")
-    parser.add_argument("--data_dir", type=Path, required=True, help="folder of the images")
-    parser.add_argument("--fold", type=int, default=0)
-    parser.add_argument("--part", choices=("train", "val", "test"), default="test")
-    parser.add_argument("--charset", default=None, help="charset of the confusion matrix (default: the model's)")
-    parser.add_argument("--k", type=int, default=16, help="how many worst images to show")
-    parser.add_argument("--out", type=Path, required=True, help="folder to write into")
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """``captcha-ocr report`` (arguments in ``captcha_ocr.cli``)."""
     if args.checkpoint:
-        model, spec = load_model(args.checkpoint)
-        results = evaluate_model(model, spec, args.data_dir, args.fold, args.part)
+        results, spec = evaluate_checkpoint(args.checkpoint, args.data_dir, args.part, args.fold)
         charset = args.charset or spec.charset
     else:
-        results = read_predictions(args.predictions)
+        results = read_image_results(args.predictions)
         charset = args.charset or "".join(sorted({c for r in results for c in r.label}))
     numbers = write_report(results, args.data_dir, args.out, charset, args.k)
     print(json.dumps(numbers))
     print(f"wrote {args.out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from captcha_ocr.cli import main as cli
+
+    return cli(["report", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -10,7 +10,7 @@ Writes ``<label>.png`` (``<label>_<k>.png`` when a label repeats) into an empty 
 import argparse
 import random
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import Image
@@ -79,20 +79,9 @@ def synthesize(
     return paths
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="captcha-ocr synth", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--n", type=int, required=True, help="number of images")
-    parser.add_argument("--charset", required=True, help="characters to draw labels from")
-    parser.add_argument("--length", default="5", help="label length, or a range such as 4-6")
-    parser.add_argument("--out", type=Path, required=True, help="new or empty folder")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--width", type=int, default=160)
-    parser.add_argument("--height", type=int, default=60)
-    args = parser.parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """``captcha-ocr synth`` (arguments in ``captcha_ocr.cli``)."""
     min_length, max_length = parse_lengths(args.length)
     paths = synthesize(args.out, args.n, args.charset, min_length, max_length, args.seed, args.width, args.height)
     print(f"wrote {len(paths)} images to {args.out}")
-
-
-if __name__ == "__main__":
-    main()
+    return 0

@@ -1,22 +1,20 @@
 """The LightningModule: loss, decoding, metrics and optimisation around ``CaptchaNet``."""
 
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.cli import OptimizerCallable
 from torch import Tensor
-from torch.optim.lr_scheduler import LambdaLR, OneCycleLR
+from torch.optim.lr_scheduler import OneCycleLR
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.text import CharErrorRate
 
-from captcha_ocr.checkpoint import ModelSpec
-from captcha_ocr.decoding import greedy_decode
-from captcha_ocr.losses import sequence_loss
-from captcha_ocr.model import Head
+from captcha_ocr.evaluation import evaluate_batch
+from captcha_ocr.heads import Head
+from captcha_ocr.model import ModelSpec
+from captcha_ocr.results import ImageResult
 from captcha_ocr.tokenizer import DEFAULT_CHARSET, Tokenizer
 
 
@@ -72,10 +70,9 @@ class CaptchaSystem(pl.LightningModule):
         flatten_height: Give the LSTM every row of the last feature map instead of their mean
             over the height (``configs/ablations/ctc.yaml``).
         dropout: Dropout before the LSTM and the head.
-        label_smoothing: Label smoothing of the per-position cross-entropy.
-        optimizer: Optimiser class and arguments; its ``lr`` is the peak learning rate.
-        schedule: ``onecycle``: warm-up then cosine decay to ~0 over the run; ``constant``.
-        warmup_fraction: Share of the steps spent warming up, for ``onecycle``.
+        optimizer: Optimiser class and arguments; its ``lr`` is the peak learning rate of the
+            one-cycle schedule (warm-up, then cosine decay to ~0 over the run).
+        warmup_fraction: Share of the steps spent warming up.
     """
 
     def __init__(
@@ -94,15 +91,16 @@ class CaptchaSystem(pl.LightningModule):
         lstm_layers: int = 1,
         flatten_height: bool = False,
         dropout: float = 0.1,
-        label_smoothing: float = 0.0,
         optimizer: OptimizerCallable = torch.optim.AdamW,
-        schedule: Literal["onecycle", "constant"] = "onecycle",
         warmup_fraction: float = 0.1,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        # The optimiser is left out: as a class it would make the checkpoint need full unpickling
+        # (the CLI records it in the run's config.yaml).
+        self.save_hyperparameters(ignore=["optimizer"])
         self.tokenizer = Tokenizer(charset, min_length, max_length)
         self.model = ModelSpec.from_hparams(self.hparams).build(dropout)
+        self.decoder = self.model.head.decoder(self.tokenizer)
         self.optimizer = optimizer
         self.train_metrics = text_metrics("train/")
         self.val_metrics = text_metrics("val/")
@@ -115,12 +113,11 @@ class CaptchaSystem(pl.LightningModule):
 
     def loss(self, logits: Tensor, targets: Tensor, reduction: str = "mean") -> Tensor:
         """Loss of logits against padded target ids (B, L); ``reduction="none"`` gives (B,)."""
-        hp = self.hparams
-        return sequence_loss(logits, targets, hp.head, self.tokenizer.pad_id, hp.label_smoothing, reduction)
+        return self.model.head.loss(logits, targets, self.tokenizer.pad_id, reduction)
 
     def decode(self, logits: Tensor) -> Prediction:
         """Greedy decoding of logits into texts and their confidences."""
-        texts, confidences = greedy_decode(logits.detach().float().cpu().numpy(), self.tokenizer, self.hparams.head)
+        texts, confidences = self.decoder.decode(logits.detach().float().cpu().numpy())
         return Prediction(texts, torch.from_numpy(confidences))
 
     def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
@@ -151,22 +148,11 @@ class CaptchaSystem(pl.LightningModule):
         selection = self.val_metrics["val/cer"].compute() + 1e-4 * self.val_loss.compute().clamp(max=10)
         self.log("val/selection", selection)
 
-    def predict_step(self, batch: tuple[Tensor, Tensor] | Tensor, batch_idx: int) -> dict:
-        """Texts and confidences; with targets in the batch, also per-image labels and losses."""
-        images = batch[0] if isinstance(batch, (tuple, list)) else batch
-        logits = self(images)
-        prediction = self.decode(logits)
-        output = {"texts": prediction.texts, "confidences": prediction.confidences}
-        if isinstance(batch, (tuple, list)):
-            output["labels"] = self.tokenizer.decode(batch[1])
-            output["losses"] = self.loss(logits, batch[1], reduction="none")
-        return output
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        # With the random states saved, a resumed run draws the same batches and augmentations
-        # as an uninterrupted one.
-        # (Training draws from torch and Python's random only, never from numpy.)
-        checkpoint["rng_states"] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    def predict_step(self, batch: tuple[Tensor, Tensor] | Tensor, batch_idx: int) -> list[ImageResult]:
+        """Per-image results (``evaluation.evaluate_batch``); with targets in the batch, also
+        labels and losses."""
+        images, targets = batch if isinstance(batch, (tuple, list)) else (batch, None)
+        return evaluate_batch(self.model, self.tokenizer, images, targets)
 
     def on_train_start(self) -> None:
         # A resumed one-cycle schedule keeps the length it was started with; a run of another
@@ -188,20 +174,13 @@ class CaptchaSystem(pl.LightningModule):
                     f"the checkpoint was trained with {name}={stored[name]!r}, this run has {self.hparams[name]!r}: "
                     f"pass --data.{name} {stored[name]} (or leave it to the config the checkpoint was trained with)"
                 )
-        states = checkpoint.get("rng_states")
-        if states is not None:
-            torch.set_rng_state(states["torch"])
-            random.setstate(states["python"])
 
     def configure_optimizers(self) -> dict:
         optimizer = self.optimizer(self.parameters())
-        if self.hparams.schedule == "constant":
-            scheduler = LambdaLR(optimizer, lambda step: 1.0)
-        else:
-            scheduler = OneCycleLR(
-                optimizer,
-                max_lr=[group["lr"] for group in optimizer.param_groups],
-                total_steps=int(self.trainer.estimated_stepping_batches),
-                pct_start=self.hparams.warmup_fraction,
-            )
+        scheduler = OneCycleLR(
+            optimizer,
+            max_lr=[group["lr"] for group in optimizer.param_groups],
+            total_steps=int(self.trainer.estimated_stepping_batches),
+            pct_start=self.hparams.warmup_fraction,
+        )
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

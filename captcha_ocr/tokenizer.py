@@ -64,18 +64,14 @@ class Tokenizer:
             ids[row, : len(label)] = [self._stoi[c] for c in label]
         return ids
 
+    def text(self, ids: Sequence[int]) -> str:
+        """The characters of character ids (no padding id among them)."""
+        return "".join(self._itos[i] for i in ids)
+
     def decode(self, ids: np.ndarray) -> list[str]:
         """Decode per-position ids (B, L), an array or tensor: each string ends at its first padding id."""
         texts = []
         for row in ids.tolist():
             end = row.index(self.pad_id) if self.pad_id in row else len(row)
-            texts.append("".join(self._itos[i] for i in row[:end]))
-        return texts
-
-    def decode_ctc(self, ids: np.ndarray) -> list[str]:
-        """Decode greedy CTC paths (B, T): merge repeats, then drop blanks."""
-        texts = []
-        for row in ids.tolist():
-            merged = [i for t, i in enumerate(row) if t == 0 or i != row[t - 1]]
-            texts.append("".join(self._itos[i] for i in merged if i != self.pad_id))
+            texts.append(self.text(row[:end]))
         return texts

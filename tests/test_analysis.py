@@ -5,18 +5,17 @@ import numpy as np
 import pytest
 
 from captcha_ocr.analysis import (
-    ImageResult,
     confusion_matrix,
     confusions,
     error_rate_by_character,
     error_rate_by_position,
-    read_predictions,
     summary,
     worst,
 )
 from captcha_ocr.report import write_report
+from captcha_ocr.results import ImageResult, read_image_results
 
-from .conftest import draw_captcha
+from .helpers import draw_captcha
 
 RESULTS = [
     ImageResult("226md.png", "226md", "226md", 0.01, 0.99),
@@ -67,7 +66,7 @@ def test_report_writes_tables_and_figures(tmp_path: Path) -> None:
         for r in RESULTS:
             writer.writerow({"config": "c", "fold": 0, "seed": 0, "file": r.file, "label": r.label,
                              "prediction": r.prediction, "confidence": r.confidence, "loss": r.loss})  # fmt: skip
-    numbers = write_report(read_predictions(oof), images, tmp_path / "report", "2345678bcdefgmnpwxy", k=3)
+    numbers = write_report(read_image_results(oof), images, tmp_path / "report", "2345678bcdefgmnpwxy", k=3)
     assert numbers["wrong_images"] == 2
     written = {p.name for p in (tmp_path / "report").iterdir()}
     assert {"worst_by_loss.png", "confusion_matrix.png", "error_rates.png", "confusions.csv"} <= written
@@ -78,7 +77,7 @@ def test_report_writes_tables_and_figures(tmp_path: Path) -> None:
 def test_report_from_a_checkpoint_evaluates_one_part(make_folder, tmp_path: Path) -> None:
     from captcha_ocr.report import main as report
 
-    from .conftest import random_labels, write_tiny_weights
+    from .helpers import random_labels, write_tiny_weights
 
     folder = make_folder(random_labels(20))
     weights = write_tiny_weights(tmp_path / "tiny.pt")
@@ -86,5 +85,31 @@ def test_report_from_a_checkpoint_evaluates_one_part(make_folder, tmp_path: Path
     with (tmp_path / "r" / "per_image.csv").open() as file:
         rows = list(csv.DictReader(file))
     assert len(rows) == 4  # the test part of fold 1: a fifth of 20 images
-    assert all(len(row["position_confidences"].split()) == 5 for row in rows)
+    assert all(len(row["characters"].split()) == len(row["prediction"]) for row in rows)
     assert {row["file"] for row in rows} <= {f"{label}.png" for label in random_labels(20)}
+
+
+def test_report_takes_the_split_a_checkpoint_was_trained_with(make_folder, tmp_path: Path) -> None:
+    """A model trained with another split seed and fold is reported on its own test images."""
+    import lightning.pytorch as pl
+
+    from captcha_ocr.data.datamodule import CaptchaDataModule
+    from captcha_ocr.report import main as report
+    from captcha_ocr.system import CaptchaSystem
+
+    from .helpers import random_labels
+
+    folder = make_folder(random_labels(30))
+    data = CaptchaDataModule(data_dir=str(folder), fold=2, split_seed=7, val_fraction=0.2, batch_size=8)
+    trainer = pl.Trainer(max_epochs=1, default_root_dir=tmp_path, logger=False, enable_progress_bar=False,
+                         enable_model_summary=False)  # fmt: skip
+    trainer.fit(CaptchaSystem(channels=(8, 8, 8), lstm_hidden=8), datamodule=data)
+    checkpoint = trainer.checkpoint_callback.best_model_path
+    report(["--checkpoint", checkpoint, "--data_dir", str(folder), "--out", str(tmp_path / "r")])
+    with (tmp_path / "r" / "per_image.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert [row["file"] for row in rows] == [path.name for path in data.files("test")]
+    assert {row["fold"] for row in rows} == {"2"}
+    default_split = CaptchaDataModule(data_dir=str(folder), fold=2)
+    default_split.setup("test")
+    assert [row["file"] for row in rows] != [path.name for path in default_split.files("test")]

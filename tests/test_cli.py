@@ -6,15 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from captcha_ocr.crossval import RUN_COLUMNS, read_rows
 from captcha_ocr.crossval import main as crossval
 from captcha_ocr.data.datamodule import CaptchaDataModule
 from captcha_ocr.lightning_cli import CaptchaCLI
+from captcha_ocr.results import RUN_COLUMNS, read_rows
 
-from .conftest import draw_captcha, random_labels
-
-ROOT = Path(__file__).resolve().parents[1]
-SMOKE = str(ROOT / "configs" / "smoke.yaml")
+from .helpers import ROOT, SMOKE, draw_captcha, random_labels
 
 
 def test_fit_fast_dev_run_on_drawn_images(make_folder, tmp_path: Path) -> None:
@@ -191,7 +188,7 @@ def test_crossval_records_runs_and_out_of_fold_predictions(make_folder, tmp_path
 
 @pytest.mark.parametrize(
     "configs",
-    [["crnn.yaml"], ["smoke.yaml"], ["synthetic.yaml"], ["crnn.yaml", "gpu.yaml"]]
+    [["crnn.yaml"], ["smoke.yaml"], ["synthetic.yaml"], ["synthetic_stream.yaml"], ["crnn.yaml", "gpu.yaml"]]
     + [["crnn.yaml", f"ablations/{p.name}"] for p in sorted((ROOT / "configs" / "ablations").glob("*.yaml"))],
 )
 def test_every_config_parses(configs: list[str], capsys) -> None:

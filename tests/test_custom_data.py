@@ -16,9 +16,7 @@ from captcha_ocr.synth import parse_lengths, synthesize
 from captcha_ocr.system import CaptchaSystem
 from captcha_ocr.tokenizer import Tokenizer
 
-from .conftest import draw_captcha, random_labels
-
-ROOT = Path(__file__).resolve().parents[1]
+from .helpers import ROOT, draw_captcha, random_labels
 
 
 def test_variable_length_round_trip_and_padding() -> None:
@@ -166,7 +164,7 @@ def test_fit_names_every_bad_file_without_a_traceback(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("count", "val_fraction"), [(30, 0.0), (6, 0.1)])
 def test_no_validation_images_is_an_error(make_folder, count: int, val_fraction: float) -> None:
-    from .conftest import random_labels as labels_of
+    from .helpers import random_labels as labels_of
 
     data = CaptchaDataModule(data_dir=str(make_folder(labels_of(count))), val_fraction=val_fraction)
     with pytest.raises(ValueError, match="no validation images"):

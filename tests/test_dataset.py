@@ -6,14 +6,14 @@ import pytest
 import torch
 from PIL import Image
 
-from captcha_ocr.data.dataset import BadSampleError, CaptchaDataset, label_from_name, list_image_files
+from captcha_ocr.data.dataset import BadSampleError, CaptchaDataset, label_from_name, list_files
 from captcha_ocr.tokenizer import Tokenizer
 
-from .conftest import draw_captcha
+from .helpers import draw_captcha
 
 
 def build(folder: Path, **kwargs) -> CaptchaDataset:
-    return CaptchaDataset(list_image_files(folder), Tokenizer(), 32, 128, **kwargs)
+    return CaptchaDataset(list_files(folder), Tokenizer(), 32, 128, **kwargs)
 
 
 def test_labels_come_from_file_names_and_images_are_resized(make_folder) -> None:
@@ -31,7 +31,7 @@ def test_numbered_suffix_is_not_part_of_the_label(stem: str, label: str) -> None
 
 
 def test_real_data_set_builds_with_every_label(real_data: Path) -> None:
-    dataset = CaptchaDataset(list_image_files(real_data), Tokenizer(), 32, 128)
+    dataset = CaptchaDataset(list_files(real_data), Tokenizer(), 32, 128)
     assert len(dataset) == 1040
     assert dataset.images.shape == (1040, 1, 32, 128)
     assert [f.stem for f in dataset.files] == dataset.labels
@@ -98,10 +98,10 @@ def test_bad_files_can_be_skipped_with_a_warning_naming_each(make_folder) -> Non
 
 def test_missing_and_empty_folders_are_named(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="nowhere"):
-        list_image_files(tmp_path / "nowhere")
+        list_files(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="empty"):
-        list_image_files(tmp_path / "empty")
+        list_files(tmp_path / "empty")
 
 
 @pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "CMYK", "I;16"])

@@ -7,7 +7,7 @@ import pytest
 
 from captcha_ocr.cli import main as cli
 
-from .conftest import draw_captcha, write_tiny_weights
+from .helpers import draw_captcha, write_tiny_weights
 
 FORMATS = {"png": "PNG", "jpg": "JPEG", "gif": "GIF", "webp": "WEBP"}
 

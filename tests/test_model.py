@@ -3,19 +3,32 @@ import torch
 
 from captcha_ocr.model import CaptchaNet
 
+from .helpers import model_spec
+
 
 @pytest.mark.parametrize(("head", "expected"), [("position", (3, 5, 20)), ("ctc", (3, 32, 20))])
 @pytest.mark.parametrize("size", [(32, 128), (50, 200)])
 def test_output_shapes(head: str, expected: tuple[int, int, int], size: tuple[int, int]) -> None:
-    model = CaptchaNet(num_classes=20, max_length=5, head=head)
+    model = CaptchaNet(model_spec(charset="abcdefghijklmnopqrs", head=head))  # 19 characters + pad: 20 classes
     logits = model(torch.rand(3, 1, *size))
     time_steps = size[1] // 4  # two width strides of 2
     assert logits.shape == (expected if head == "position" else (3, time_steps, 20))
 
 
+def test_stacked_lstm_layers_and_flattened_rows_keep_the_output_shape() -> None:
+    for model in (CaptchaNet(model_spec(lstm_layers=2)), CaptchaNet(model_spec(flatten_height=True))):
+        assert model(torch.rand(2, 1, 32, 128)).shape == (2, 5, 20)
+    assert CaptchaNet(model_spec(lstm_layers=2)).rnn.num_layers == 2
+
+
+def test_unknown_head_is_named() -> None:
+    with pytest.raises(ValueError, match="unknown head 'attention'"):
+        CaptchaNet(model_spec(head="attention"))
+
+
 def test_channels_and_strides_must_pair() -> None:
     with pytest.raises(ValueError, match="one stride per stage"):
-        CaptchaNet(20, 5, channels=(16, 32), strides=((2, 2),))
+        CaptchaNet(model_spec(channels=(16, 32), strides=((2, 2),)))
 
 
 def test_a_tiny_ctc_model_leaves_the_all_blank_output() -> None:
@@ -24,27 +37,27 @@ def test_a_tiny_ctc_model_leaves_the_all_blank_output() -> None:
     (with the mean over height and a neutral start it still outputs nothing at 200)."""
     import numpy as np
 
-    from captcha_ocr.decoding import greedy_decode
+    from captcha_ocr.decoding import CTCDecoder
+    from captcha_ocr.heads import CTCHead
     from captcha_ocr.images import load_image
-    from captcha_ocr.losses import sequence_loss
     from captcha_ocr.tokenizer import Tokenizer
 
-    from .conftest import draw_captcha, random_labels
+    from .helpers import draw_captcha, random_labels
 
     tokenizer = Tokenizer()
     labels = random_labels(64, seed=1)
     images = torch.from_numpy(np.stack([load_image(draw_captcha(label), 32, 128) for label in labels])).float() / 255
     targets = torch.from_numpy(tokenizer.encode(labels))
     torch.manual_seed(0)
-    model = CaptchaNet(tokenizer.num_classes, 5, head="ctc", channels=(16, 32, 32), lstm_hidden=32, flatten_height=True)
+    model = CaptchaNet(model_spec(head="ctc", channels=(16, 32, 32), lstm_hidden=32, flatten_height=True))
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     for _ in range(160):
         chosen = torch.randperm(len(labels))[:16]
-        loss = sequence_loss(model(images[chosen]), targets[chosen], "ctc")
+        loss = CTCHead.loss(model(images[chosen]), targets[chosen], tokenizer.pad_id)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     model.eval()
     with torch.no_grad():
-        texts, _ = greedy_decode(model(images).numpy(), tokenizer, "ctc")
+        texts, _ = CTCDecoder(tokenizer).decode(model(images).numpy())
     assert sum(len(text) > 0 for text in texts) >= 48  # most images read as something, not blank

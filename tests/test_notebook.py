@@ -6,9 +6,9 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from captcha_ocr.crossval import PREDICTION_COLUMNS, RUN_COLUMNS
+from captcha_ocr.results import IMAGE_COLUMNS, RUN_COLUMNS
 
-from .conftest import draw_captcha, write_tiny_weights
+from .helpers import draw_captcha, write_tiny_weights
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "error_analysis.ipynb"
 
@@ -26,14 +26,18 @@ def test_error_analysis_notebook_executes(tmp_path: Path, monkeypatch) -> None:
     readings = {"226md": "226md", "ep85x": "cp85x", "nnn2b": "nnm2b", "bcdef": "bcdef"}
     for label in readings:
         draw_captcha(label).save(images / f"{label}.png")
-    write_csv(tmp_path / "oof.csv", PREDICTION_COLUMNS, [
+    write_csv(tmp_path / "oof.csv", IMAGE_COLUMNS, [
         {"config": "crnn", "fold": i % 2, "seed": 0, "file": f"{label}.png", "label": label, "prediction": text,
          "confidence": 0.9, "loss": 0.1 if label == text else 1.5}
         for i, (label, text) in enumerate(readings.items())
     ])  # fmt: skip
     results = tmp_path / "results"
     results.mkdir()
-    runs = [{column: 0.01 for column in RUN_COLUMNS} | {"config": "crnn", "fold": fold, "seed": 0} for fold in (0, 1)]
+    runs = [
+        {column: 0.01 for column in RUN_COLUMNS}
+        | {"config": "crnn", "fold": fold, "seed": 0, "params": 1000, "epochs": 2}
+        for fold in (0, 1)
+    ]
     write_csv(results / "crnn_cv.csv", RUN_COLUMNS, runs)
     write_tiny_weights(tmp_path / "tiny.pt")
     for name, value in (("CAPTCHA_OOF", tmp_path / "oof.csv"), ("CAPTCHA_DATA", images),

@@ -17,7 +17,7 @@ from captcha_ocr.perturbations import PERTURBATIONS, STRENGTHS
 from captcha_ocr.reader import CaptchaReader
 from captcha_ocr.tokenizer import Tokenizer
 
-from .conftest import draw_captcha, write_tiny_weights
+from .helpers import draw_captcha, write_tiny_weights
 
 
 def test_otsu_threshold_splits_two_grey_levels() -> None:
@@ -103,10 +103,26 @@ def test_augmentation_keeps_shape_and_range_and_without_change_is_identity() -> 
 def test_augmentation_shift_stays_within_bounds() -> None:
     images = torch.zeros(16, 1, 8, 16)
     images[..., 4, 8] = 1
+    torch.manual_seed(0)
     shifted = build_augmentation(8, 16, max_shift=2.0)(images)
-    for image in shifted:
-        row, col = divmod(int(image.flatten().argmax()), 16)
-        assert abs(row - 4) <= 2 and abs(col - 8) <= 2
+    positions = {divmod(int(image.flatten().argmax()), 16) for image in shifted}
+    assert all(abs(row - 4) <= 2 and abs(col - 8) <= 2 for row, col in positions)
+    assert len(positions) >= 4  # the dot moved, to several places
+
+
+def test_random_lines_darken_a_line_in_the_chosen_share_of_images() -> None:
+    from captcha_ocr.data.augment import RandomLines
+
+    pages = torch.ones(400, 1, 32, 128)
+    assert torch.equal(RandomLines(probability=0.0)(pages), pages)
+    torch.manual_seed(0)
+    lined = RandomLines(probability=0.5, darkness=0.1)(pages)
+    changed = (lined < 1).flatten(1).any(dim=1)  # (B,)
+    assert 0.4 < changed.float().mean() < 0.6
+    assert lined.min() >= 0.1 - 1e-6 and lined.max() <= 1
+    darkest = lined[changed].flatten(1).min(dim=1).values
+    assert torch.all(darkest < 0.5)  # a line, not a faint tint
+    assert torch.all((lined[changed] < 1).flatten(1).sum(dim=1) < 32 * 128 / 4)  # a line, not the page
 
 
 @pytest.mark.parametrize("perturbation", PERTURBATIONS, ids=lambda p: p.name)

@@ -13,7 +13,7 @@ from captcha_ocr.cli import main as cli
 from captcha_ocr.export import export_onnx
 from captcha_ocr.reader import CaptchaReader
 
-from .conftest import draw_captcha, write_tiny_weights
+from .helpers import draw_captcha, write_tiny_weights
 
 
 @pytest.fixture(scope="module")
@@ -113,10 +113,10 @@ def test_onnx_backend_runs_without_torch(tiny_onnx: Path) -> None:
 
 
 def fold0_test_images(real_data: Path) -> list[Path]:
-    from captcha_ocr.data.dataset import list_image_files
+    from captcha_ocr.data.dataset import image_files
     from captcha_ocr.data.split import fold_test_files
 
-    return fold_test_files(list_image_files(real_data))
+    return fold_test_files(image_files(real_data))
 
 
 def test_shipped_model_reads_its_test_fold(real_data: Path) -> None:

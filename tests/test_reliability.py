@@ -15,10 +15,7 @@ from captcha_ocr.data.split import fold_split
 from captcha_ocr.lightning_cli import CaptchaCLI
 from captcha_ocr.tokenizer import Tokenizer
 
-from .conftest import random_labels
-
-ROOT = Path(__file__).resolve().parents[1]
-SMOKE = str(ROOT / "configs" / "smoke.yaml")
+from .helpers import ROOT, SMOKE, random_labels
 
 
 class StopAfterEpoch(pl.Callback):
@@ -65,7 +62,7 @@ def val_metrics(cli: CaptchaCLI) -> dict[str, float]:
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
-    from .conftest import draw_captcha
+    from .helpers import draw_captcha
 
     path = tmp_path_factory.mktemp("images")
     for label in random_labels(45, seed=3):

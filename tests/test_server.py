@@ -19,7 +19,7 @@ from PIL import Image
 from captcha_ocr.reader import CaptchaReader
 from captcha_ocr.server import DEFAULT_LIMITS, Limits, create_app
 
-from .conftest import draw_captcha, write_tiny_weights
+from .helpers import draw_captcha, write_tiny_weights
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 

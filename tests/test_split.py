@@ -30,7 +30,7 @@ def test_test_folds_partition_all_samples(num_samples: int) -> None:
 
 
 def test_split_of_files_does_not_depend_on_listing_order(make_folder, monkeypatch) -> None:
-    from .conftest import random_labels
+    from .helpers import random_labels
 
     folder = make_folder(random_labels(40))
     data = CaptchaDataModule(data_dir=str(folder), fold=1)

@@ -15,7 +15,7 @@ from captcha_ocr.synth import draw_captchas, synthesize
 from captcha_ocr.system import CaptchaSystem
 from captcha_ocr.tokenizer import Tokenizer
 
-CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+from .helpers import GENERATED_CHARSET as CHARSET
 
 
 def test_subsamples_are_nested_and_bounded() -> None:

@@ -19,12 +19,6 @@ def test_ids_follow_charset_order_and_zero_is_reserved() -> None:
     assert tokenizer.decode(torch.tensor([[3, 1, 2], [2, 0, 3]])) == ["cab", "b"]
 
 
-def test_ctc_decoding_merges_repeats_and_drops_blanks() -> None:
-    tokenizer = Tokenizer("abc", 1, 5)
-    paths = torch.tensor([[0, 1, 1, 0, 1, 2, 2, 0], [3, 3, 3, 0, 0, 0, 0, 0]])
-    assert tokenizer.decode_ctc(paths) == ["aab", "c"]
-
-
 @pytest.mark.parametrize(
     ("label", "message"),
     [("226mA", "'A'"), ("22 md", "' '"), ("226m", "has 4 characters, expected 5"), ("226mdd", "has 6 characters")],

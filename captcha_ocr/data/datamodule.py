@@ -1,10 +1,6 @@
 """The data module: which files, how they are split into folds, how they are batched."""
 
 import math
-import shutil
-import tempfile
-import urllib.request
-import zipfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,17 +13,15 @@ from captcha_ocr.data.augment import build_augmentation
 from captcha_ocr.data.dataset import (
     DEFAULT_LABEL_PATTERN,
     CaptchaDataset,
-    label_from_name,
-    list_image_files,
+    list_files,
     read_labels_csv,
 )
+from captcha_ocr.data.sources import CAPTCHA_IMAGES_V2_URL, charset_of_labels, download_folder
 from captcha_ocr.data.split import Split, fold_split, subsample
 from captcha_ocr.data.stream import EpochBatches, GeneratedBatches
-from captcha_ocr.images import IMAGE_SUFFIXES
 from captcha_ocr.synth import synthesize
 from captcha_ocr.tokenizer import DEFAULT_CHARSET, Tokenizer
 
-CAPTCHA_IMAGES_V2_URL = "https://github.com/AakashKumarNain/CaptchaCracker/raw/master/captcha_images_v2.zip"
 DEFAULT_DATA_DIR = "data/captcha_images_v2"
 
 
@@ -170,20 +164,12 @@ class CaptchaDataModule(pl.LightningDataModule):
                 f"data folder {str(target)!r} does not exist: pass the folder of your images as --data.data_dir, "
                 f"or add --data.download true to fetch captcha_images_v2 into it"
             )
-        download_folder(self.hparams.download_url, target)
-        count = sum(1 for p in list_image_files(target) if p.suffix.lower() in IMAGE_SUFFIXES)
-        expected = self.hparams.expected_files
-        if expected and count != expected:
-            shutil.rmtree(target)
-            raise RuntimeError(
-                f"the archive at {self.hparams.download_url} held {count} images, expected {expected}; "
-                f"removed {target}, download it by hand or pass --data.data_dir"
-            )
+        download_folder(self.hparams.download_url, target, self.hparams.expected_files)
 
     def setup(self, stage: str) -> None:
         hp = self.hparams
         if stage == "predict" and hp.predict_dir:
-            files = list_image_files(hp.predict_dir)
+            files = list_files(hp.predict_dir)
             self.predict_dataset = CaptchaDataset(
                 files,
                 self.tokenizer,
@@ -196,7 +182,7 @@ class CaptchaDataModule(pl.LightningDataModule):
             return
         if self.dataset is not None:
             return
-        files = list_image_files(hp.data_dir)
+        files = list_files(hp.data_dir)
         if hp.labels_csv:
             files = [f for f in files if f.resolve() != Path(hp.labels_csv).resolve()]
         self.dataset = CaptchaDataset(
@@ -217,11 +203,15 @@ class CaptchaDataModule(pl.LightningDataModule):
                 f"images of fold {hp.fold} is none; raise --data.val_fraction or add images"
             )
 
-    def _loader(self, indices: list[int], shuffle: bool) -> DataLoader:
-        assert self.dataset is not None, "call setup() first"
-        subset = Subset(self.dataset, indices)
+    def loader(self, part: str, shuffle: bool = False, distributed: bool = False) -> DataLoader:
+        """Batches of ``part`` ("train", "val" or "test"), in the order of ``files(part)`` unless
+        shuffled; with ``distributed``, this process's share when the trainer runs several.
+        (Training batches are augmented after transfer, by the trainer's fit only.)"""
+        if self.dataset is None:
+            raise RuntimeError("call setup() first")
+        subset = Subset(self.dataset, getattr(self.split, part))
         sampler = None
-        if not shuffle and self.trainer is not None and self.trainer.world_size > 1:
+        if distributed and self.trainer is not None and self.trainer.world_size > 1:
             # Lightning's default DistributedSampler pads with repeated images to even out the
             # processes, and a repeated image would count twice in val / test metrics.
             sampler = UnrepeatedDistributedSampler(subset, self.trainer.world_size, self.trainer.global_rank, False)
@@ -237,17 +227,17 @@ class CaptchaDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         hp = self.hparams
         if not hp.train_stream:
-            return self._loader(self.split.train, shuffle=True)
+            return self.loader("train", shuffle=True)
         stream = GeneratedBatches(self.tokenizer, hp.batch_size, hp.height, hp.width, hp.crop_to_text, hp.stream_seed)
         epoch = EpochBatches(math.ceil(hp.train_stream / hp.batch_size))
         return DataLoader(stream, batch_size=None, sampler=epoch, num_workers=hp.num_workers,
                           persistent_workers=hp.num_workers > 0)  # fmt: skip
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(self.split.val, shuffle=False)
+        return self.loader("val", distributed=True)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.split.test, shuffle=False)
+        return self.loader("test", distributed=True)
 
     def predict_dataloader(self) -> DataLoader:
         if self.predict_dataset is None:
@@ -270,33 +260,3 @@ class CaptchaDataModule(pl.LightningDataModule):
             return batch
         images, targets = batch
         return self.augmentation(images), targets
-
-
-def charset_of_labels(data_dir: str, label_pattern: str, labels: dict[str, str] | None = None) -> str:
-    """The sorted characters of a folder's labels: from ``labels`` if given, else from file names."""
-    if labels is None:
-        files = [p for p in list_image_files(data_dir) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
-        texts = [label_from_name(p, label_pattern) for p in files]
-    else:  # rows for files that are not in the folder say nothing about its alphabet
-        texts = [label for name, label in labels.items() if (Path(data_dir) / name).is_file()]
-    return "".join(sorted(set("".join(texts))))
-
-
-def download_folder(url: str, target: Path) -> None:
-    """Fetch a zip archive and unpack the one folder of images it holds as ``target``."""
-    with tempfile.TemporaryDirectory() as scratch:
-        archive = Path(scratch) / "archive.zip"
-        try:
-            urllib.request.urlretrieve(url, archive)
-            with zipfile.ZipFile(archive) as zipped:
-                zipped.extractall(Path(scratch) / "unpacked")
-        except (OSError, zipfile.BadZipFile) as error:
-            raise RuntimeError(
-                f"could not download the data from {url} ({error}); "
-                f"fetch it by hand and pass its folder as --data.data_dir"
-            ) from None
-        folders = [p.parent for p in (Path(scratch) / "unpacked").rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
-        if not folders:
-            raise RuntimeError(f"the archive at {url} holds no images")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(max(set(folders), key=folders.count)), target)

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from captcha_ocr.images import IMAGE_SUFFIXES, load_image
+from captcha_ocr.images import IMAGE_SUFFIXES, is_image_file, load_image
 from captcha_ocr.tokenizer import Tokenizer
 
 # The whole stem is the label, except for an optional "_<number>" suffix that lets two images
@@ -25,8 +25,9 @@ class BadSampleError(ValueError):
     """A file that cannot be a training sample; the message names the file and the reason."""
 
 
-def list_image_files(data_dir: str | Path) -> list[Path]:
-    """List the files of a data folder, sorted by name, hidden files left out.
+def list_files(data_dir: str | Path) -> list[Path]:
+    """List the entries of a data folder, sorted by name, hidden ones left out (a data set names
+    every entry that is not a valid sample as a bad file).
 
     Raises:
         FileNotFoundError: The folder does not exist or is not a folder.
@@ -39,6 +40,11 @@ def list_image_files(data_dir: str | Path) -> list[Path]:
     if not files:
         raise ValueError(f"data folder {str(folder)!r} is empty")
     return files
+
+
+def image_files(data_dir: str | Path) -> list[Path]:
+    """The image files of a data folder (``images.IMAGE_SUFFIXES``), sorted by name."""
+    return [path for path in list_files(data_dir) if is_image_file(path)]
 
 
 def label_from_name(path: Path, pattern: str = DEFAULT_LABEL_PATTERN) -> str:

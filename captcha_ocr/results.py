@@ -1,0 +1,163 @@
+"""Result records and their files: one row per training run (``results/<name>_cv.csv``) and one
+per image (``results/<name>_oof.csv``, ``report``'s ``per_image.csv``, ``predict``'s CSV), how
+they are read and appended, and their mean ± std summaries."""
+
+import csv
+import statistics
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from torchmetrics.functional.text import char_error_rate
+
+RUN_COLUMNS = ["config", "fold", "seed", "epochs", "train_seconds", "seconds_per_epoch", "params", "val_cer",
+               "val_loss", "test_cer", "test_seq_acc", "test_char_acc", "test_loss"]  # fmt: skip
+IMAGE_COLUMNS = ["config", "fold", "seed", "file", "label", "prediction", "confidence", "loss", "characters"]
+SUMMARY_METRICS = ["test_cer", "test_seq_acc", "test_char_acc", "val_cer", "train_seconds", "seconds_per_epoch"]
+
+
+@dataclass
+class ImageResult:
+    """One image's reading and how wrong it is. ``label`` and ``loss`` are empty for images
+    without a label; ``characters`` holds the confidence of each read character."""
+
+    file: str
+    label: str
+    prediction: str
+    loss: float
+    confidence: float
+    characters: list[float] = field(default_factory=list)
+    fold: int | None = None
+    seed: int | None = None
+    config: str = ""
+
+    @property
+    def cer(self) -> float:
+        return float(char_error_rate([self.prediction], [self.label]))
+
+    @property
+    def correct(self) -> bool:
+        return self.prediction == self.label
+
+    def substitutions(self) -> list[tuple[int, str, str]]:
+        """(position, true, predicted) for each position where the two differ, the shorter
+        string padded with "∅"."""
+        length = max(len(self.label), len(self.prediction))
+        true, predicted = self.label.ljust(length, "∅"), self.prediction.ljust(length, "∅")
+        return [(i, t, p) for i, (t, p) in enumerate(zip(true, predicted, strict=True)) if t != p]
+
+    def row(self) -> dict:
+        return {
+            "config": self.config,
+            "fold": "" if self.fold is None else self.fold,
+            "seed": "" if self.seed is None else self.seed,
+            "file": self.file,
+            "label": self.label,
+            "prediction": self.prediction,
+            "confidence": round(self.confidence, 6),
+            "loss": "" if self.loss != self.loss else round(self.loss, 6),  # NaN: no label
+            "characters": " ".join(f"{c:.4f}" for c in self.characters),
+        }
+
+    @classmethod
+    def from_row(cls, row: dict) -> "ImageResult":
+        def optional_int(text: str | None) -> int | None:
+            return int(text) if text else None
+
+        return cls(
+            file=row["file"],
+            label=row["label"],
+            prediction=row["prediction"],
+            loss=float(row["loss"] or "nan"),
+            confidence=float(row["confidence"]),
+            characters=[float(c) for c in (row.get("characters") or "").split()],
+            fold=optional_int(row.get("fold")),
+            seed=optional_int(row.get("seed")),
+            config=row.get("config") or "",
+        )
+
+
+def append_rows(path: Path, columns: Sequence[str], rows: Iterable[dict]) -> None:
+    """Append rows to a CSV file, writing the header first if the file is new. A file written
+    with fewer columns keeps its own (the new columns are left out of its rows)."""
+    new = not path.exists()
+    if not new:
+        with path.open(newline="") as file:
+            columns = next(csv.reader(file), columns)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", newline="") as file:
+        writer = csv.DictWriter(file, columns, extrasaction="ignore")
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def write_rows(path: Path, columns: Sequence[str], rows: Iterable[dict]) -> None:
+    """Write a CSV file anew."""
+    path.unlink(missing_ok=True)
+    append_rows(path, columns, rows)
+
+
+def read_rows(path: Path) -> list[dict]:
+    """The rows of a CSV file as dicts; none if the file does not exist."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def write_image_results(path: Path, results: Iterable[ImageResult]) -> None:
+    write_rows(path, IMAGE_COLUMNS, (r.row() for r in results))
+
+
+def read_image_results(path: str | Path) -> list[ImageResult]:
+    """Per-image results written by cross-validation, ``report`` or ``predict``."""
+    return [ImageResult.from_row(row) for row in read_rows(Path(path))]
+
+
+def mean_std(values: Sequence[float], scale: float = 1.0, digits: int = 4) -> str:
+    """``mean ± std`` of ``values`` times ``scale``; one value alone is printed as it is."""
+    scaled = [scale * v for v in values]
+    if len(scaled) == 1:
+        return f"{scaled[0]:.{digits}f}"
+    return f"{statistics.mean(scaled):.{digits}f} ± {statistics.stdev(scaled):.{digits}f}"
+
+
+def run_summary(rows: list[dict]) -> str:
+    """Mean ± std over runs of each metric, and the worst run by test CER."""
+    lines = [
+        f"{len(rows)} run(s): folds {sorted({int(r['fold']) for r in rows})}, "
+        f"seeds {sorted({int(r['seed']) for r in rows})}"
+    ]
+    lines += [f"  {metric:<18} {mean_std([float(r[metric]) for r in rows])}" for metric in SUMMARY_METRICS]
+    worst = max(rows, key=lambda r: float(r["test_cer"]))
+    lines.append(
+        f"  worst run: fold {worst['fold']} seed {worst['seed']}: test_cer {float(worst['test_cer']):.4f}, "
+        f"test_seq_acc {float(worst['test_seq_acc']):.4f}"
+    )
+    return "\n".join(lines)
+
+
+def markdown_table(paths: Sequence[Path]) -> str:
+    """One Markdown row per runs file: mean ± std over its runs, the worst run, time."""
+    lines = [
+        "| config | runs | test CER % | whole-captcha acc. % | char. acc. % | worst test CER % | val CER % "
+        "| params | epochs | s / fold | s / epoch |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for path in paths:
+        rows = read_rows(path)
+        if not rows:
+            continue
+
+        def cell(column: str, scale: float = 100.0, digits: int = 3, runs: list[dict] = rows) -> str:
+            return mean_std([float(r[column]) for r in runs], scale, digits)
+
+        worst = max(100 * float(r["test_cer"]) for r in rows)
+        lines.append(
+            f"| {rows[0]['config']} | {len(rows)} | {cell('test_cer')} | {cell('test_seq_acc', digits=2)} "
+            f"| {cell('test_char_acc', digits=2)} | {worst:.3f} | {cell('val_cer')} "
+            f"| {int(rows[0]['params']) / 1e6:.2f} M | {rows[0]['epochs']} "
+            f"| {cell('train_seconds', 1, 0)} | {cell('seconds_per_epoch', 1, 1)} |"
+        )
+    return "\n".join(lines)
