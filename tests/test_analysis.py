@@ -4,14 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captcha_ocr.analysis import (
-    confusion_matrix,
-    confusions,
-    error_rate_by_character,
-    error_rate_by_position,
-    summary,
-    worst,
-)
+from captcha_ocr import analysis
 from captcha_ocr.report import write_report
 from captcha_ocr.results import ImageResult, read_image_results
 
@@ -27,28 +20,28 @@ RESULTS = [
 
 def test_cer_and_worst_images() -> None:
     assert [r.cer for r in RESULTS] == pytest.approx([0, 0.2, 0.2, 0])
-    assert [r.file for r in worst(RESULTS, 2, by="loss")] == ["ep85x.png", "nnn2b.png"]
-    assert [r.file for r in worst(RESULTS, 3, by="cer")] == ["ep85x.png", "nnn2b.png", "bcdef.png"]
+    assert [r.file for r in analysis.worst(RESULTS, 2, by="loss")] == ["ep85x.png", "nnn2b.png"]
+    assert [r.file for r in analysis.worst(RESULTS, 3, by="cer")] == ["ep85x.png", "nnn2b.png", "bcdef.png"]
 
 
 def test_confusions_by_position() -> None:
     # nnn2b vs nn2b: third position n->2, fourth 2->b, fifth b->∅ (missing)
-    assert confusions(RESULTS) == {("e", "c"): 1, ("n", "2"): 1, ("2", "b"): 1, ("b", "∅"): 1}
-    matrix = confusion_matrix(RESULTS, "2345678bcdefgmnpwxy")
+    assert analysis.confusions(RESULTS) == {("e", "c"): 1, ("n", "2"): 1, ("2", "b"): 1, ("b", "∅"): 1}
+    matrix = analysis.confusion_matrix(RESULTS, "2345678bcdefgmnpwxy")
     assert matrix.sum() == 20  # every position of every image
     assert np.trace(matrix) == 16
 
 
 def test_error_rates_by_position_and_character() -> None:
-    assert error_rate_by_position(RESULTS) == pytest.approx({0: 0.25, 1: 0, 2: 0.25, 3: 0.25, 4: 0.25})
-    by_character = error_rate_by_character(RESULTS)
+    assert analysis.error_rate_by_position(RESULTS) == pytest.approx({0: 0.25, 1: 0, 2: 0.25, 3: 0.25, 4: 0.25})
+    by_character = analysis.error_rate_by_character(RESULTS)
     assert by_character["e"] == pytest.approx(1 / 2)  # wrong in ep85x, right in bcdef
     assert by_character["n"] == pytest.approx(1 / 3)  # three n in nnn2b, the third is wrong
     assert by_character["6"] == 0
 
 
 def test_summary_counts() -> None:
-    numbers = summary(RESULTS)
+    numbers = analysis.summary(RESULTS)
     assert numbers["cer"] == pytest.approx(2 / 20)
     assert numbers["seq_acc"] == 0.5
     assert (numbers["wrong_images"], numbers["wrong_characters"]) == (2, 4)
