@@ -2,12 +2,14 @@
 
 - ``crnn``: ``configs/crnn.yaml``, the most accurate (the default).
 - ``fast``: the same with ``configs/ablations/small.yaml``: a quarter of the convolution width.
+- ``ctc``: the same with ``configs/ablations/ctc.yaml``: the CTC head; the most robust to
+  perturbed images (crops, rotation, blur, low resolution), as accurate on the clean files.
 """
 
 from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).parent
-SHIPPED = ("crnn", "fast")
+SHIPPED = ("crnn", "fast", "ctc")
 ONNX_SPEC_KEY = "captcha_ocr.spec"  # ONNX metadata entry holding the ModelSpec as JSON
 
 
