@@ -69,8 +69,12 @@ class PositionDecoder(Decoder):
 
 class CTCDecoder(Decoder):
     """Logits (B, T, C) over time steps with the padding id as the blank: repeats are merged,
-    then blanks dropped; the path probability runs over all steps, and a character's confidence
-    is the best step of the run that wrote it."""
+    then blanks dropped. A character's confidence is the best step of the run that wrote it, and
+    the reading's confidence the product of its characters' confidences, as for the position
+    head. (The probability of the whole greedy path counts some 25 blank steps, the ones between
+    two characters split between blank and character by nature, and falls to ~0.8 for readings
+    whose every character is above 0.99; a threshold on it rejected 69 % of the right readings
+    at 0.8. The price: a character the path skipped does not lower the confidence.)"""
 
     def _texts(self, ids: np.ndarray) -> list[str]:
         pad = self.tokenizer.pad_id
@@ -79,7 +83,8 @@ class CTCDecoder(Decoder):
                 for row in rows]  # fmt: skip
 
     def _path_probability(self, ids: np.ndarray, best: np.ndarray) -> np.ndarray:
-        return best.prod(axis=1)
+        rows = zip(ids.tolist(), best.tolist(), strict=True)
+        return np.array([np.prod(self._characters(i, p)) for i, p in rows])  # (B,)
 
     def _characters(self, ids: list[int], best: list[float]) -> list[float]:
         characters: list[float] = []
