@@ -86,14 +86,16 @@ def plot(table: list[dict], title: str, path: Path) -> None:
 
 
 def markdown(table: list[dict]) -> str:
+    def cell(row: dict, metric: str, digits: int) -> str:
+        mean, std = 100 * row[f"{metric}_mean"], 100 * row[f"{metric}_std"]
+        return f"{mean:.{digits}f}" if row["runs"] == 1 else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
     lines = ["| training images | runs | test CER % | whole-captcha acc. % | s / run |", "|---|---|---|---|---|"]
-    for row in table:
-        lines.append(
-            f"| {row['train_size']} | {row['runs']} "
-            f"| {100 * row['test_cer_mean']:.2f} ± {100 * row['test_cer_std']:.2f} "
-            f"| {100 * row['test_seq_acc_mean']:.1f} ± {100 * row['test_seq_acc_std']:.1f} "
-            f"| {row['train_seconds_mean']:.0f} |"
-        )
+    lines += [
+        f"| {row['train_size']} | {row['runs']} | {cell(row, 'test_cer', 2)} | {cell(row, 'test_seq_acc', 1)} "
+        f"| {row['train_seconds_mean']:.0f} |"
+        for row in table
+    ]
     return "\n".join(lines)
 
 
