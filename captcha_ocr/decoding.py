@@ -31,13 +31,18 @@ class Decoder(ABC):
 
     def decode(self, logits: np.ndarray) -> tuple[list[str], np.ndarray]:
         """Texts and confidences (B,) from logits (B, S, C)."""
-        ids, best = greedy(logits)
-        return self._texts(ids), self._path_probability(ids, best)
+        texts, confidences, _ = self.read(logits)
+        return texts, confidences
 
     def character_confidences(self, logits: np.ndarray) -> list[list[float]]:
         """The probability of each character of the greedy reading, in reading order."""
+        return self.read(logits)[2]
+
+    def read(self, logits: np.ndarray) -> tuple[list[str], np.ndarray, list[list[float]]]:
+        """Texts, confidences (B,) and per-character confidences from one greedy pass."""
         ids, best = greedy(logits)
-        return [self._characters(i, p) for i, p in zip(ids.tolist(), best.tolist(), strict=True)]
+        characters = [self._characters(i, p) for i, p in zip(ids.tolist(), best.tolist(), strict=True)]
+        return self._texts(ids), self._path_probability(ids, best), characters
 
     @abstractmethod
     def _texts(self, ids: np.ndarray) -> list[str]: ...

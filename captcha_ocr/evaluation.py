@@ -21,8 +21,7 @@ def evaluate_batch(
     logits = model(images)  # (B, S, C)
     scores = logits.detach().float().cpu().numpy()
     decoder = model.head.decoder(tokenizer)
-    texts, confidences = decoder.decode(scores)
-    characters = decoder.character_confidences(scores)
+    texts, confidences, characters = decoder.read(scores)
     labels, losses = [""] * len(texts), [float("nan")] * len(texts)
     if targets is not None:
         labels = tokenizer.decode(targets)

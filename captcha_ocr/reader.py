@@ -102,8 +102,7 @@ class CaptchaReader:
     def read_arrays(self, batch: np.ndarray) -> list[Reading]:
         """Read a preprocessed batch (B, 1, H, W)."""
         logits = self.logits(batch)
-        texts, confidences = self.decoder.decode(logits)
-        characters = self.decoder.character_confidences(logits)
+        texts, confidences, characters = self.decoder.read(logits)
         return [
             Reading(text, float(confidence), tuple(chars), bool(confidence < self.min_confidence))
             for text, confidence, chars in zip(texts, confidences, characters, strict=True)
