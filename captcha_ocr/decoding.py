@@ -8,23 +8,19 @@ import numpy as np
 from captcha_ocr.tokenizer import Tokenizer
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
 def greedy(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The most probable class at every step of logits (B, S, C), and its probability: (B, S) each."""
-    probs = softmax(logits.astype(np.float64))
+    probs = np.exp(log_softmax(logits.astype(np.float64)))
     return probs.argmax(axis=-1), probs.max(axis=-1)
 
 
 class Decoder(ABC):
-    """Reads a head's logits greedily: the most probable class at every step.
-
-    The confidence of a reading is the probability of its greedy path; a character's confidence
-    is the probability of the step(s) that wrote it.
-    """
+    """Reads a head's logits into texts, confidences and per-character confidences."""
 
     def __init__(self, tokenizer: Tokenizer) -> None:
         self.tokenizer = tokenizer
@@ -35,11 +31,20 @@ class Decoder(ABC):
         return texts, confidences
 
     def character_confidences(self, logits: np.ndarray) -> list[list[float]]:
-        """The probability of each character of the greedy reading, in reading order."""
+        """The probability of each character of the reading, in reading order."""
         return self.read(logits)[2]
 
+    @abstractmethod
     def read(self, logits: np.ndarray) -> tuple[list[str], np.ndarray, list[list[float]]]:
-        """Texts, confidences (B,) and per-character confidences from one greedy pass."""
+        """Texts, confidences (B,) and per-character confidences from one pass."""
+
+
+class GreedyDecoder(Decoder):
+    """Reads the most probable class at every step. The confidence of a reading is the
+    probability of its greedy path; a character's confidence is the probability of the step(s)
+    that wrote it."""
+
+    def read(self, logits: np.ndarray) -> tuple[list[str], np.ndarray, list[list[float]]]:
         ids, best = greedy(logits)
         characters = [self._characters(i, p) for i, p in zip(ids.tolist(), best.tolist(), strict=True)]
         return self._texts(ids), self._path_probability(ids, best), characters
@@ -54,7 +59,7 @@ class Decoder(ABC):
     def _characters(self, ids: list[int], best: list[float]) -> list[float]: ...
 
 
-class PositionDecoder(Decoder):
+class PositionDecoder(GreedyDecoder):
     """Logits (B, L, C): position ``i`` is the ``i``-th character; the first end class (the
     padding id) closes the text, and positions after it do not count."""
 
@@ -72,7 +77,7 @@ class PositionDecoder(Decoder):
         return best[: ids.index(pad) if pad in ids else len(ids)]
 
 
-class CTCDecoder(Decoder):
+class CTCDecoder(GreedyDecoder):
     """Logits (B, T, C) over time steps with the padding id as the blank: repeats are merged,
     then blanks dropped. A character's confidence is the best step of the run that wrote it, and
     the reading's confidence the product of its characters' confidences, as for the position
@@ -103,7 +108,60 @@ class CTCDecoder(Decoder):
         return characters
 
 
-DECODERS: dict[str, type[Decoder]] = {"position": PositionDecoder, "ctc": CTCDecoder}
+def ctc_log_probability(log_probs: np.ndarray, labels: list[list[int]], blank: int) -> np.ndarray:
+    """Log-probability that CTC outputs (B, T, C) read each label: the sum over every alignment
+    (the CTC forward algorithm), for all images at once.
+
+    Args:
+        log_probs: Log-softmax of the logits (B, T, C).
+        labels: Each image's class ids, without blanks.
+        blank: The blank's class id.
+
+    Returns:
+        (B,) log-probabilities.
+    """
+    B, T, _ = log_probs.shape
+    S = 2 * max((len(label) for label in labels), default=0) + 1
+    extended = np.full((B, S), blank)  # (B, S): blank, l1, blank, l2, ..., blank
+    for b, label in enumerate(labels):
+        extended[b, 1 : 2 * len(label) : 2] = label
+    emit = np.take_along_axis(log_probs, np.broadcast_to(extended[:, None], (B, T, S)), axis=2)  # (B, T, S)
+    # a step may skip the blank between two different characters
+    skip = np.zeros((B, S), dtype=bool)
+    skip[:, 2:] = (extended[:, 2:] != blank) & (extended[:, 2:] != extended[:, :-2])
+    alpha = np.full((B, S), -np.inf)
+    alpha[:, :2] = emit[:, 0, :2]
+    for t in range(1, T):
+        stay, step, jump = alpha, np.full_like(alpha, -np.inf), np.full_like(alpha, -np.inf)
+        step[:, 1:] = alpha[:, :-1]
+        jump[:, 2:] = np.where(skip[:, 2:], alpha[:, :-2], -np.inf)
+        alpha = np.logaddexp(np.logaddexp(stay, step), jump) + emit[:, t]
+    ends = np.array([2 * len(label) for label in labels])  # (B,): the last blank; the last character before it
+    last_blank = alpha[np.arange(B), ends]
+    last_character = np.where(ends > 0, alpha[np.arange(B), np.maximum(ends - 1, 0)], -np.inf)
+    return np.logaddexp(last_blank, last_character)
+
+
+class JointDecoder(Decoder):
+    """Logits (B, L + T, C) of the joint head: the first ``max_length`` steps are the position
+    head's, which reads; the rest are the CTC head's, which checks. A reading's confidence is the
+    lower of the two heads' probabilities of that same text (for CTC, summed over every
+    alignment), so that a reading the heads disagree on is uncertain."""
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        super().__init__(tokenizer)
+        self.position = PositionDecoder(tokenizer)
+
+    def read(self, logits: np.ndarray) -> tuple[list[str], np.ndarray, list[list[float]]]:
+        L = self.tokenizer.max_length
+        texts, confidences, characters = self.position.read(logits[:, :L])
+        ids = [self.tokenizer.ids(text) for text in texts]
+        log_probs = log_softmax(logits[:, L:].astype(np.float64))  # (B, T, C)
+        checked = np.exp(ctc_log_probability(log_probs, ids, self.tokenizer.pad_id))  # (B,)
+        return texts, np.minimum(confidences, checked), characters
+
+
+DECODERS: dict[str, type[Decoder]] = {"position": PositionDecoder, "ctc": CTCDecoder, "joint": JointDecoder}
 
 
 def decoder_for(head: str, tokenizer: Tokenizer) -> Decoder:

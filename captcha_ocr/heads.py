@@ -1,8 +1,10 @@
-"""The two output heads. Each is the last layer of the network, its training loss and its
-decoder, so that the head is chosen once, by name, in ``CaptchaNet``.
+"""The output heads. Each is the last layer of the network, its training loss and its decoder,
+so that the head is chosen once, by name, in ``CaptchaNet``.
 
 ``position``: one classifier per character position, cross-entropy at every position up to
-and including the end class. ``ctc``: one classifier per time step, CTC loss.
+and including the end class. ``ctc``: one classifier per time step, CTC loss. ``joint``: both
+on one sequence, trained together with CTC as an auxiliary loss (the hybrid CTC / attention
+recipe of speech recognition); the position head reads, and the CTC head checks the reading.
 """
 
 from typing import ClassVar, Literal
@@ -11,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from captcha_ocr.decoding import CTCDecoder, Decoder, PositionDecoder
+from captcha_ocr.decoding import CTCDecoder, Decoder, JointDecoder, PositionDecoder
 
 CTC_BLANK_BIAS = 3.0  # initial logit of the blank (class 0) over the characters' 0
 
@@ -83,5 +85,39 @@ class CTCHead(nn.Linear):
         return losses.mean() if reduction == "mean" else losses
 
 
-Head = Literal["position", "ctc"]  # the names a config may give
-HEADS: dict[str, type[PositionHead] | type[CTCHead]] = {"position": PositionHead, "ctc": CTCHead}
+class JointHead(nn.Module):
+    """A position head and a CTC head on the same sequence, their logits side by side in time.
+
+    Args:
+        dim: Features per time step.
+        max_length: Longest label: the position head's outputs.
+        num_classes: Characters plus the end class / blank.
+        ctc_weight: Weight of the CTC loss added to the position loss.
+    """
+
+    decoder: ClassVar[type[Decoder]] = JointDecoder
+
+    def __init__(self, dim: int, max_length: int, num_classes: int, ctc_weight: float = 0.5) -> None:
+        super().__init__()
+        self.position = PositionHead(dim, max_length, num_classes)
+        self.ctc = CTCHead(dim, max_length, num_classes)
+        self.max_length = max_length
+        self.ctc_weight = ctc_weight
+
+    def forward(self, sequence: Tensor) -> Tensor:
+        return torch.cat([self.position(sequence), self.ctc(sequence)], dim=1)  # (B, L + T, C)
+
+    def loss(self, logits: Tensor, targets: Tensor, pad_id: int, reduction: str = "mean") -> Tensor:
+        """The position loss of the first ``max_length`` steps plus ``ctc_weight`` times the CTC
+        loss of the rest: the mean over the batch, or with ``reduction="none"`` per image (B,)."""
+        L = self.max_length
+        position = PositionHead.loss(logits[:, :L], targets, pad_id, reduction)
+        return position + self.ctc_weight * CTCHead.loss(logits[:, L:], targets, pad_id, reduction)
+
+
+Head = Literal["position", "ctc", "joint"]  # the names a config may give
+HEADS: dict[str, type[PositionHead] | type[CTCHead] | type[JointHead]] = {
+    "position": PositionHead,
+    "ctc": CTCHead,
+    "joint": JointHead,
+}

@@ -1,17 +1,19 @@
 """Turning image files of any size and mode into the model's grey-scale input (no torch needed).
 
 ``load_image`` is the one preprocessing function: the training data set, the torch reader and
-the ONNX reader all call it, so a model always sees its input prepared the same way. Brightness
-and contrast are left to the network, which standardises each image itself (``CaptchaNet``).
+the ONNX reader all call it, so a model always sees its input prepared the same way. It makes
+the page even and the ink dark (``normalize_page``), finds the text (``text_box``) and resizes;
+what is left of brightness and contrast the network standardises itself (``CaptchaNet``).
 """
 
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageFilter, ImageOps
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 GREY_LEVELS = np.arange(256, dtype=np.float64)
+WORKING_HEIGHT = 32  # the page is estimated on a copy this high (strokes are 2-4 px there)
 
 
 def is_image_file(path: Path) -> bool:
@@ -55,6 +57,57 @@ def otsu_threshold(histogram: list[int]) -> int:
     weights = weight_low * (total - weight_low)
     between = np.divide(spread, weights, out=np.zeros(256), where=weights > 0)
     return int(between.argmax())
+
+
+def _max_filter(values: np.ndarray, size: int) -> np.ndarray:
+    """Grey-scale dilation of a 2-D array by a ``size`` x ``size`` square, edges repeated: per
+    axis, the maximum over windows of 2, 4, 8, ... is built by doubling, then the rest added."""
+    half = size // 2
+    for axis in (0, 1):
+        n = values.shape[axis]
+        padded = np.pad(values, [(half, size - 1 - half) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
+        window, covered = padded, 1  # window[i] = max(padded[i : i + covered])
+        while 2 * covered <= size:
+            length = window.shape[axis] - covered
+            window = np.maximum(window.take(range(length), axis), window.take(range(covered, covered + length), axis))
+            covered *= 2
+        # the window of `size` = the first `covered` values and the last `covered` values of it
+        values = np.maximum(window.take(range(n), axis), window.take(range(size - covered, size - covered + n), axis))
+    return values
+
+
+def normalize_page(grey: Image.Image) -> Image.Image:
+    """Dark text on an evenly white page, whatever the polarity and the lighting of the file.
+
+    Polarity: the image less a heavy blur of itself (so that shading and gradients cancel) is
+    split by Otsu's threshold; the ink is the smaller class, and when that class is the lighter
+    one the image is inverted. Illumination: the page is estimated by a grey-scale closing (a
+    maximum, then a minimum, over a square wider than a stroke) of a copy ``WORKING_HEIGHT``
+    pixels high, and the image is divided by it, so that a shadow, a gradient or a dim side
+    leaves the page at 255 and the ink as dark as it is against its own surroundings.
+
+    Args:
+        grey: An 8-bit grey ("L") image.
+
+    Returns:
+        An "L" image of the same size.
+    """
+    W, H = grey.size
+    small = grey
+    if H > WORKING_HEIGHT:
+        small = grey.resize((max(1, round(W * WORKING_HEIGHT / H)), WORKING_HEIGHT), Image.Resampling.BILINEAR)
+    trend = np.asarray(small.filter(ImageFilter.GaussianBlur(small.height / 4)), dtype=np.int16)
+    detail = ((np.asarray(small, dtype=np.int16) - trend) // 2 + 128).astype(np.uint8)  # (h, w): page ~128
+    histogram = np.bincount(detail.ravel(), minlength=256)
+    if 2 * histogram[: otsu_threshold(histogram) + 1].sum() > detail.size:  # the larger class is dark: the page
+        grey, small = ImageOps.invert(grey), ImageOps.invert(small)
+    size = 2 * max(1, small.height // 8) + 1  # 9 px at the working height
+    closed = -_max_filter(-_max_filter(np.asarray(small, dtype=np.int16), size), size)  # strokes filled with page
+    page = Image.fromarray(closed.astype(np.uint8)).filter(ImageFilter.BoxBlur(size // 2))
+    if page.size != (W, H):
+        page = page.resize((W, H), Image.Resampling.BILINEAR)
+    flat = np.asarray(grey, dtype=np.float32) / np.maximum(np.asarray(page, dtype=np.float32), 1.0)  # (H, W)
+    return Image.fromarray((flat.clip(0, 1) * 255).round().astype(np.uint8))
 
 
 def _span(counts: np.ndarray, trim: float) -> tuple[int, int]:
@@ -113,7 +166,9 @@ def crop_to_box(grey: Image.Image, box: tuple[int, int, int, int]) -> Image.Imag
     return framed
 
 
-def load_image(source: str | Path | Image.Image, height: int, width: int, crop_to_text: bool = True) -> np.ndarray:
+def load_image(
+    source: str | Path | Image.Image, height: int, width: int, crop_to_text: bool = True, normalize: bool = False
+) -> np.ndarray:
     """Read, grey-scale, crop to the text and resize one image.
 
     Args:
@@ -122,6 +177,9 @@ def load_image(source: str | Path | Image.Image, height: int, width: int, crop_t
         width: Output width in pixels.
         crop_to_text: Crop to ``text_box`` before resizing, so that margins, crops, scale and
             aspect of the file do not change what the model sees.
+        normalize: Turn the image into dark ink on an even white page first (``normalize_page``),
+            so that light-on-dark files, shading and gradients do not change what the model sees
+            (nor where the text box falls). Off for models trained before it existed.
 
     Returns:
         uint8 array of shape (1, height, width).
@@ -135,6 +193,8 @@ def load_image(source: str | Path | Image.Image, height: int, width: int, crop_t
         with Image.open(source) as opened:
             grey = to_grey(ImageOps.exif_transpose(opened))
             grey.load()  # decode now, while the file is open; raises on truncated data
+    if normalize:
+        grey = normalize_page(grey)
     if crop_to_text:
         grey = crop_to_box(grey, text_box(grey))
     grey = grey.resize((width, height), Image.Resampling.BILINEAR)

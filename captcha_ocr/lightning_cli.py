@@ -9,7 +9,7 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from captcha_ocr.callbacks import PredictionWriter, RandomState
 from captcha_ocr.data.datamodule import CaptchaDataModule
-from captcha_ocr.system import CaptchaSystem
+from captcha_ocr.system import PREPARATION, CaptchaSystem
 
 
 class LastCheckpoint(ModelCheckpoint):
@@ -69,7 +69,7 @@ class CaptchaCLI(LightningCLI):
         print(f"fit: resuming {config.ckpt_path}", file=sys.stderr)
 
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
-        for name in ("charset", "min_length", "max_length", "height", "width", "crop_to_text"):
+        for name in PREPARATION:
             parser.link_arguments(f"data.{name}", f"model.{name}", apply_on="instantiate")
         parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
         parser.add_lightning_class_args(LastCheckpoint, "last_checkpoint")

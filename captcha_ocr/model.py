@@ -6,7 +6,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from captcha_ocr.heads import HEADS
+from captcha_ocr.heads import HEADS, JointHead
 from captcha_ocr.tokenizer import Tokenizer
 
 
@@ -58,6 +58,8 @@ class ModelSpec:
     lstm_hidden: int
     lstm_layers: int
     flatten_height: bool = False
+    normalize: bool = False  # checkpoints from before page normalisation did not normalise
+    ctc_weight: float = 0.5  # the joint head's weight of its CTC loss
 
     @classmethod
     def from_hparams(cls, hparams: dict) -> "ModelSpec":
@@ -122,11 +124,12 @@ class CaptchaNet(nn.Module):
             bidirectional=True,
             dropout=dropout if spec.lstm_layers > 1 else 0.0,
         )
-        self.head = HEADS[spec.head](2 * spec.lstm_hidden, spec.max_length, spec.tokenizer().num_classes)
+        options = {"ctc_weight": spec.ctc_weight} if HEADS[spec.head] is JointHead else {}
+        self.head = HEADS[spec.head](2 * spec.lstm_hidden, spec.max_length, spec.tokenizer().num_classes, **options)
 
     def forward(self, images: Tensor) -> Tensor:
         """Map images (B, 1, H, W) in [0, 1] to logits: (B, max_length, C) for the position
-        head, (B, T, C) for the CTC head."""
+        head, (B, T, C) for the CTC head, (B, max_length + T, C) for the joint head."""
         features = self.cnn(self.stem(standardize(images)))  # (B, D, H', T)
         if self.flatten_height:
             sequence = features.flatten(1, 2).transpose(1, 2)  # (B, T, D * H'): every row of each column

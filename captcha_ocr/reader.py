@@ -84,7 +84,9 @@ class CaptchaReader:
         self.tokenizer = Tokenizer(spec["charset"], spec["min_length"], spec["max_length"])
         self.decoder = decoder_for(spec["head"], self.tokenizer)
         self.height, self.width = spec["height"], spec["width"]
-        self.crop_to_text = spec.get("crop_to_text", False)  # ONNX files exported before it existed did not crop
+        # ONNX files exported before cropping or normalisation existed were trained without them.
+        self.crop_to_text = spec.get("crop_to_text", False)
+        self.normalize = spec.get("normalize", False)
 
     def preprocess(self, image: ImageSource) -> np.ndarray:
         """One image as the model's float input (1, H, W) in [0, 1].
@@ -93,7 +95,8 @@ class CaptchaReader:
             TypeError: ``image`` is none of the accepted kinds.
             OSError: The file cannot be read as an image.
         """
-        return load_image(as_pillow_source(image), self.height, self.width, self.crop_to_text).astype(np.float32) / 255
+        prepared = load_image(as_pillow_source(image), self.height, self.width, self.crop_to_text, self.normalize)
+        return prepared.astype(np.float32) / 255
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Raw model output for a preprocessed batch (B, 1, H, W)."""

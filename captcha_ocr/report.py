@@ -46,7 +46,7 @@ def evaluate_checkpoint(
     if fold is not None:
         split["fold"] = fold
     data = CaptchaDataModule(str(data_dir), spec.charset, spec.min_length, spec.max_length, spec.height, spec.width,
-                             crop_to_text=spec.crop_to_text, **split)  # fmt: skip
+                             crop_to_text=spec.crop_to_text, normalize=spec.normalize, **split)  # fmt: skip
     data.setup("test")
     return evaluate(model, spec.tokenizer(), data.loader(part), data.files(part), fold=data.hparams.fold), spec
 

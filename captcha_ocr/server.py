@@ -309,7 +309,12 @@ def create_app(
             "charset": tokenizer.charset,
             "min_length": tokenizer.min_length,
             "max_length": tokenizer.max_length,
-            "input": {"height": reader.height, "width": reader.width, "crop_to_text": reader.crop_to_text},
+            "input": {
+                "height": reader.height,
+                "width": reader.width,
+                "crop_to_text": reader.crop_to_text,
+                "normalize": reader.normalize,
+            },
             "limits": asdict(limits),
         }
 

@@ -17,6 +17,9 @@ from captcha_ocr.model import ModelSpec
 from captcha_ocr.results import ImageResult
 from captcha_ocr.tokenizer import DEFAULT_CHARSET, Tokenizer
 
+# What the data decides and the model stores: the text table and how images are prepared.
+PREPARATION = ("charset", "min_length", "max_length", "height", "width", "crop_to_text", "normalize")
+
 
 @dataclass
 class Prediction:
@@ -61,7 +64,11 @@ class CaptchaSystem(pl.LightningModule):
         width: Input width, likewise.
         crop_to_text: Whether images are cropped to their text before resizing (linked from the
             data module and kept in the checkpoint, like the input size).
-        head: ``position`` (per-position cross-entropy) or ``ctc`` (CTC loss).
+        normalize: Whether images are turned into dark ink on an even page first (linked from
+            the data module and kept in the checkpoint).
+        head: ``position`` (per-position cross-entropy), ``ctc`` (CTC loss) or ``joint`` (both on
+            one backbone; the position head reads).
+        ctc_weight: The joint head's weight of the CTC loss beside the position loss.
         channels: Output channels of each residual stage.
         strides: (height, width) stride of each stage.
         blocks_per_stage: Residual blocks per stage.
@@ -83,7 +90,9 @@ class CaptchaSystem(pl.LightningModule):
         height: int = 32,
         width: int = 128,
         crop_to_text: bool = True,
+        normalize: bool = True,
         head: Head = "position",
+        ctc_weight: float = 0.5,
         channels: Sequence[int] = (32, 64, 128),
         strides: Sequence[tuple[int, int]] = ((2, 2), (2, 2), (2, 1)),
         blocks_per_stage: int = 1,
@@ -168,7 +177,7 @@ class CaptchaSystem(pl.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         stored = checkpoint.get("hyper_parameters", {})
         # The weights only mean something with the text table and input they were trained on.
-        for name in ("charset", "min_length", "max_length", "height", "width", "crop_to_text"):
+        for name in PREPARATION:
             if name in stored and stored[name] != self.hparams[name]:
                 raise ValueError(
                     f"the checkpoint was trained with {name}={stored[name]!r}, this run has {self.hparams[name]!r}: "

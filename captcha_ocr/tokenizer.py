@@ -61,8 +61,12 @@ class Tokenizer:
         ids = np.full((len(labels), self.max_length), self.pad_id, dtype=np.int64)
         for row, label in enumerate(labels):
             self.check(label)
-            ids[row, : len(label)] = [self._stoi[c] for c in label]
+            ids[row, : len(label)] = self.ids(label)
         return ids
+
+    def ids(self, text: str) -> list[int]:
+        """The ids of a text's characters (all in the charset; its length is not checked)."""
+        return [self._stoi[c] for c in text]
 
     def text(self, ids: Sequence[int]) -> str:
         """The characters of character ids (no padding id among them)."""

@@ -1,11 +1,17 @@
 """Train-time augmentation applied to whole batches, on the device the batch lives on.
 
-Kornia does the geometric and photometric changes; ``RandomLines`` (an extra noise line, the
-one change specific to these captchas) is the only one written here.
+Kornia does the geometric and photometric changes. Two policies: the broad one is a list of
+operations in a config (``data.augmentations`` in ``configs/crnn.yaml``), each applied to an
+image with its own probability and at a magnitude drawn for that image, so that every image gets
+its own few changes (the RandAugment / STRAug idea); the classic one (``build_augmentation``)
+is one affine change plus optional gamma, blur, noise and lines. Written here is only what
+Kornia lacks: ``RandomLines`` (an extra noise line), ``RandomStrokeWidth`` (bolder or thinner
+ink) and ``OnGrey`` (an RGB-only operation on grey batches).
 """
 
 import kornia.augmentation as K
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 
@@ -83,3 +89,44 @@ class RandomLines(nn.Module):
         chosen = torch.rand(B, 1, 1, device=device) < self.probability
         drawn = (distance <= width / 2) & (along >= 0) & (along <= 1) & chosen  # (B, H, W)
         return images.masked_fill(drawn[:, None] & (images > self.darkness), self.darkness)
+
+
+class RandomStrokeWidth(nn.Module):
+    """Make the ink of some images bolder or thinner by ``size`` pixels: a grey-scale erosion (the
+    dark ink spreads) or dilation (the page eats into it), each on half of the chosen images.
+
+    Args:
+        probability: Share of images changed.
+        size: Side of the square the ink grows or shrinks by, in pixels.
+    """
+
+    def __init__(self, probability: float = 0.2, size: int = 2) -> None:
+        super().__init__()
+        self.probability = probability
+        self.size = size
+
+    def forward(self, images: Tensor) -> Tensor:
+        k = self.size
+        padded = F.pad(images, ((k - 1) // 2, k // 2, (k - 1) // 2, k // 2), mode="replicate")  # (B, 1, H+k-1, W+k-1)
+        bolder = -F.max_pool2d(-padded, k, stride=1)  # (B, 1, H, W): each pixel the darkest of its square
+        thinner = F.max_pool2d(padded, k, stride=1)  # (B, 1, H, W): the lightest
+        draw = torch.rand(images.size(0), 1, 1, 1, device=images.device)  # (B, 1, 1, 1)
+        changed = torch.where(draw < self.probability / 2, bolder, thinner)
+        return torch.where(draw < self.probability, changed, images)
+
+
+class OnGrey(nn.Module):
+    """Run a Kornia augmentation that takes RGB batches (``RandomJPEG``) on grey ones: the grey
+    channel is repeated into three and the result averaged back.
+
+    Args:
+        augmentation: The RGB augmentation, with its own probability per image.
+    """
+
+    def __init__(self, augmentation: nn.Module) -> None:
+        super().__init__()
+        self.augmentation = augmentation
+
+    def forward(self, images: Tensor) -> Tensor:
+        rgb = images.clamp(0, 1).expand(-1, 3, -1, -1)  # (B, 3, H, W)
+        return self.augmentation(rgb).mean(dim=1, keepdim=True)  # (B, 1, H, W)

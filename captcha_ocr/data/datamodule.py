@@ -6,7 +6,7 @@ from pathlib import Path
 
 import lightning.pytorch as pl
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from torch import Tensor
+from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
 
 from captcha_ocr.data.augment import build_augmentation
@@ -40,6 +40,9 @@ class CaptchaDataModule(pl.LightningDataModule):
         max_length: Longest label.
         height: Model input height; every image is resized to ``height`` x ``width``.
         width: Model input width.
+        normalize: Turn every image into dark ink on an even white page before cropping
+            (``images.normalize_page``), so that light-on-dark files, shadows and gradients do not
+            matter. The model stores it, like ``crop_to_text``.
         fold: Which part of the k-fold partition is the test set.
         num_folds: Number of parts; 5 gives the 4:1 train : test split.
         val_fraction: Share of the train part held out for validation.
@@ -51,8 +54,12 @@ class CaptchaDataModule(pl.LightningDataModule):
         crop_to_text: Crop every image to its text before resizing (``images.text_box``), so that
             margins, crops, scale and aspect of a file do not matter. The model stores it, so
             reading prepares images the same way.
-        augment: Random shift / rotation / scale (and, with ``photometric``, gamma / blur /
-            noise) of training batches; never of val or test.
+        augment: Augment training batches (never val or test): with ``augmentations`` if given,
+            else with the classic policy of ``max_shift`` ... ``line_probability``.
+        augmentations: The broad policy: augmentation modules (Kornia's, or
+            ``captcha_ocr.data.augment``'s) applied in order, each to an image with its own
+            probability ``p``; replaces the classic policy. Set in the config, as
+            ``configs/crnn.yaml`` does.
         max_shift: Largest shift in input pixels, if ``augment``.
         max_rotation: Largest rotation in degrees, if ``augment``.
         max_scale: Largest relative zoom of each axis, if ``augment``.
@@ -90,6 +97,7 @@ class CaptchaDataModule(pl.LightningDataModule):
         height: int = 32,
         width: int = 128,
         crop_to_text: bool = True,
+        normalize: bool = True,
         fold: int = 0,
         num_folds: int = 5,
         val_fraction: float = 0.1,
@@ -97,6 +105,7 @@ class CaptchaDataModule(pl.LightningDataModule):
         batch_size: int = 32,
         num_workers: int = 0,
         augment: bool = True,
+        augmentations: list[nn.Module] | None = None,
         max_shift: float = 3.0,
         max_rotation: float = 0.0,
         max_scale: float = 0.0,
@@ -119,15 +128,19 @@ class CaptchaDataModule(pl.LightningDataModule):
         if charset == "auto":
             charset = charset_of_labels(data_dir, label_pattern, labels)
         # The charset is stored resolved (never "auto"), as the model stores it.
-        self.save_hyperparameters(ignore="charset")
+        # The policy's modules stay out of checkpoints (each run's config.yaml records them).
+        self.save_hyperparameters(ignore=["charset", "augmentations"])
         self.hparams.charset = charset
         self.labels = labels
         self.tokenizer = Tokenizer(charset, min_length, max_length)
         self.height = height
         self.width = width
         self.crop_to_text = crop_to_text
+        self.normalize = normalize
         self.augmentation = None
-        if augment:
+        if augment and augmentations:
+            self.augmentation = nn.Sequential(*augmentations)
+        elif augment:
             self.augmentation = build_augmentation(
                 height, width, max_shift, max_rotation, max_scale, photometric, line_probability
             )
@@ -178,6 +191,7 @@ class CaptchaDataModule(pl.LightningDataModule):
                 skip_bad_files=hp.skip_bad_files,
                 labelled=False,
                 crop_to_text=hp.crop_to_text,
+                normalize=hp.normalize,
             )
             return
         if self.dataset is not None:
@@ -194,6 +208,7 @@ class CaptchaDataModule(pl.LightningDataModule):
             hp.skip_bad_files,
             labels=self.labels,
             crop_to_text=hp.crop_to_text,
+            normalize=hp.normalize,
         )
         split = fold_split(len(self.dataset), hp.fold, hp.num_folds, hp.val_fraction, hp.split_seed)
         self.split = replace(split, train=subsample(split.train, hp.train_size, hp.split_seed))
@@ -228,7 +243,9 @@ class CaptchaDataModule(pl.LightningDataModule):
         hp = self.hparams
         if not hp.train_stream:
             return self.loader("train", shuffle=True)
-        stream = GeneratedBatches(self.tokenizer, hp.batch_size, hp.height, hp.width, hp.crop_to_text, hp.stream_seed)
+        stream = GeneratedBatches(
+            self.tokenizer, hp.batch_size, hp.height, hp.width, hp.crop_to_text, hp.stream_seed, hp.normalize
+        )
         epoch = EpochBatches(math.ceil(hp.train_stream / hp.batch_size))
         return DataLoader(stream, batch_size=None, sampler=epoch, num_workers=hp.num_workers,
                           persistent_workers=hp.num_workers > 0)  # fmt: skip

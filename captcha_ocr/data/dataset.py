@@ -97,6 +97,7 @@ class CaptchaDataset(Dataset):
             images alone.
         labels: Labels by file name (from a CSV); default: labels from the names by ``label_pattern``.
         crop_to_text: Crop each image to its text before resizing (see ``images.load_image``).
+        normalize: Make the page even and the ink dark first (see ``images.load_image``).
 
     Raises:
         BadSampleError: Files that are not readable images or whose names are not valid labels,
@@ -114,17 +115,17 @@ class CaptchaDataset(Dataset):
         labelled: bool = True,
         labels: dict[str, str] | None = None,
         crop_to_text: bool = True,
+        normalize: bool = False,
     ) -> None:
         self.labelled = labelled
         self.files: list[Path] = []
         self.labels: list[str] = []
         images: list[Tensor] = []
         skipped: list[str] = []
+        preparation = (height, width, crop_to_text, normalize)
         for path in files:
             try:
-                label, image = self._read(
-                    path, tokenizer if labelled else None, (height, width, crop_to_text), label_pattern, labels
-                )
+                label, image = self._read(path, tokenizer if labelled else None, preparation, label_pattern, labels)
             except BadSampleError as error:
                 skipped.append(str(error))
                 continue
@@ -148,7 +149,7 @@ class CaptchaDataset(Dataset):
     def _read(
         path: Path,
         tokenizer: Tokenizer | None,
-        preparation: tuple[int, int, bool],
+        preparation: tuple[int, int, bool, bool],
         pattern: str,
         labels: dict[str, str] | None,
     ) -> tuple[str, Tensor]:

@@ -35,15 +35,23 @@ class GeneratedBatches(Dataset):
         height: Model input height.
         width: Model input width.
         crop_to_text: Prepare images as the data set's files are (``images.load_image``).
+        normalize: Likewise.
         seed: Seed of the stream; another seed draws other images.
     """
 
     def __init__(
-        self, tokenizer: Tokenizer, batch_size: int, height: int, width: int, crop_to_text: bool, seed: int = 0
+        self,
+        tokenizer: Tokenizer,
+        batch_size: int,
+        height: int,
+        width: int,
+        crop_to_text: bool,
+        seed: int = 0,
+        normalize: bool = False,
     ) -> None:
         self.tokenizer = tokenizer
         self.batch_size = batch_size
-        self.preparation = (height, width, crop_to_text)
+        self.preparation = (height, width, crop_to_text, normalize)
         self.seed = seed
 
     def __getitem__(self, index: tuple[int, int]) -> tuple[Tensor, Tensor]:
