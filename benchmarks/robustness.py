@@ -1,27 +1,34 @@
-"""How well a model reads captchas that are not pixel-identical to its training files.
+"""How well models read captchas that are not pixel-identical to their training files.
 
-    python benchmarks/robustness.py                                  # shipped crnn, fold-0 test part
-    python benchmarks/robustness.py --model fast --model old.onnx --no-ddddocr
-    python benchmarks/robustness.py --data_dir my_captchas --files my_list.txt
+    python benchmarks/robustness.py --fold 0 --model crnn              # a shipped model on fold 0's test images
+    python benchmarks/robustness.py --fold 1 --cv crnn --cv joint --seeds 0 1   # cross-validation models of fold 1
+    python benchmarks/robustness.py --fold 0 --model old.onnx --no-ddddocr
+    python benchmarks/robustness.py --summary                          # mean ± std over the recorded runs, plots
 
-Every image of the set is changed by each perturbation of ``captcha_ocr.perturbations`` at each
-strength (mild / moderate / strong), saved as a PNG file in memory (JPEG for the ``jpeg``
-perturbation) and read back, as a user's file would be. Each model reads every version; so does
-ddddocr, when it is installed, with its output restricted to the labels' alphabet. Writes
+Every test image of the fold is changed by each perturbation of ``captcha_ocr.perturbations`` at
+each strength (mild / moderate / strong), saved as a PNG file in memory and read back, as a
+user's file would be. Each model reads every version; so does ddddocr, when it is installed, with
+its output restricted to the labels' alphabet. A model is scored on the test part of the fold it
+was trained for (``--fold``), which it never saw. The perturbations come in two groups
+(``perturbations.DESIGN`` and ``perturbations.HELD_OUT``), reported apart.
 
-- ``<out>/robustness.csv``: model, perturbation, strength, value -> whole-captcha accuracy, CER,
-  wrong readings and wrong readings with confidence above 0.9;
-- ``<out>/robustness_coverage.csv``: the risk-coverage curve of each model over all versions;
-- ``<plots>/robustness.png`` and ``<plots>/risk_coverage.png``;
+Each run (model, fold, seed) appends, and is skipped when already recorded:
 
-and prints the accuracy table in Markdown. The default set is fold 0's 208 test images, which
-the shipped models never saw.
+- ``<out>/robustness_runs.csv``: group, perturbation, strength -> whole-captcha accuracy, CER,
+  wrong readings, and wrong readings with confidence above 0.9;
+- ``<out>/robustness_confidence.csv``: over all versions, the accuracy of the readings kept at
+  each coverage (most confident first) and at each ``--min-confidence`` threshold.
+
+``--summary`` reads both and writes ``<out>/robustness_summary.csv`` (mean ± std over runs per
+model, family and strength), ``<plots>/robustness.png``, ``<plots>/risk_coverage.png``, and prints
+the Markdown tables of the README.
 """
 
 import argparse
 import csv
 import io
 import os
+import statistics
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,16 +37,21 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from captcha_ocr.perturbations import PERTURBATIONS, STRENGTHS, Perturbation
+from captcha_ocr.perturbations import DESIGN, HELD_OUT, PERTURBATIONS, STRENGTHS, Perturbation
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "captcha_images_v2"
 CONFIDENT = 0.9  # a wrong reading above this confidence is a confident mistake
+COVERAGES = [round(c, 2) for c in np.linspace(0.05, 1.0, 20)]
+THRESHOLDS = [0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99]
+RUN_KEY = ("model", "fold", "seed")
+GROUPS = {p.name: group for group, members in (("design", DESIGN), ("held-out", HELD_OUT)) for p in members}
 
 
 @dataclass(frozen=True)
 class Version:
     """One perturbation at one strength (``clean``: the files as they are)."""
 
+    group: str
     perturbation: str
     strength: str
     value: str
@@ -55,14 +67,15 @@ def encoded(image: Image.Image) -> bytes:
 
 def versions(originals: list[Image.Image]) -> Iterator[tuple[Version, list[bytes]]]:
     """Every version of the image set as encoded files, the clean one first."""
-    yield Version("clean", "-", "-"), [encoded(image) for image in originals]
+    yield Version("clean", "clean", "-", "-"), [encoded(image) for image in originals]
     for index, perturbation in enumerate(PERTURBATIONS):
         for strength, value in zip(STRENGTHS, perturbation.values, strict=True):
             files = [
                 encoded(_perturb(perturbation, image, strength, seed=(index, number)))
                 for number, image in enumerate(originals)
             ]
-            yield Version(perturbation.name, strength, f"{value} {perturbation.unit}"), files
+            version = Version(GROUPS[perturbation.name], perturbation.name, strength, f"{value} {perturbation.unit}")
+            yield version, files
 
 
 def _perturb(perturbation: Perturbation, image: Image.Image, strength: str, seed: tuple[int, int]) -> Image.Image:
@@ -72,10 +85,10 @@ def _perturb(perturbation: Perturbation, image: Image.Image, strength: str, seed
 class ModelReader:
     """A captcha_ocr model: texts and confidences of encoded image files."""
 
-    def __init__(self, model: str, backend: str, threads: int) -> None:
+    def __init__(self, model: str, name: str, seed: str, backend: str, threads: int) -> None:
         from captcha_ocr.reader import CaptchaReader
 
-        self.name = Path(model).stem if Path(model).suffix else model
+        self.name, self.seed = name, seed
         self.reader = CaptchaReader(model, backend=backend, num_threads=threads)
 
     def __call__(self, files: list[bytes]) -> tuple[list[str], list[float]]:
@@ -86,10 +99,14 @@ class ModelReader:
 class DdddocrReader:
     """ddddocr, which never saw this data, restricted to the alphabet of the labels."""
 
+    seed = "-"
+
     def __init__(self, charset: str) -> None:
+        import importlib.metadata
+
         import ddddocr
 
-        self.name = f"ddddocr {ddddocr.__version__}" if hasattr(ddddocr, "__version__") else "ddddocr"
+        self.name = f"ddddocr {importlib.metadata.version('ddddocr')}"
         self.ocr = ddddocr.DdddOcr(show_ad=False)
         self.ocr.set_ranges(charset)
 
@@ -110,71 +127,214 @@ def scores(texts: list[str], labels: list[str], confidences: list[float]) -> dic
     }
 
 
-def risk_coverage(correct: np.ndarray, confidence: np.ndarray) -> list[dict]:
-    """Accuracy of the readings kept when only those at or above a threshold are kept, for
-    thresholds from 0 up: one row per share of readings kept."""
+def confidence_rows(correct: np.ndarray, confidence: np.ndarray) -> list[dict]:
+    """How useful the confidence is over a pool of readings: the accuracy of the readings kept
+    at each coverage (the most confident first), and at each threshold the share kept, their
+    accuracy, the share of right readings rejected and of wrong readings let through."""
     order = np.argsort(-confidence, kind="stable")
-    kept_correct = np.cumsum(correct[order])  # (N,) correct readings among the k most confident
-    kept = np.arange(1, len(order) + 1)
+    kept_correct = np.cumsum(correct[order])  # (N,) right readings among the k most confident
     rows = []
-    for coverage in np.linspace(0.05, 1.0, 20):
+    for coverage in COVERAGES:
         k = max(1, round(coverage * len(order)))
-        threshold = float(confidence[order][k - 1])
-        rows.append(
-            {
-                "coverage": round(k / len(order), 4),
-                "accuracy": round(float(kept_correct[k - 1] / kept[k - 1]), 5),
-                "threshold": round(threshold, 6),
-            }
-        )
+        rows.append({"kind": "coverage", "coverage": round(k / len(order), 4),
+                     "accuracy": round(float(kept_correct[k - 1] / k), 5),
+                     "threshold": round(float(confidence[order][k - 1]), 6)})  # fmt: skip
+    right, wrong = correct.astype(bool), ~correct.astype(bool)
+    for threshold in THRESHOLDS:
+        kept = confidence >= threshold
+        rows.append({"kind": "threshold", "coverage": round(float(kept.mean()), 4),
+                     "accuracy": round(float(right[kept].mean()) if kept.any() else 1.0, 5), "threshold": threshold,
+                     "right_rejected": round(float((right & ~kept).sum() / max(right.sum(), 1)), 5),
+                     "wrong_kept": round(float((wrong & kept).sum() / max(wrong.sum(), 1)), 5)})  # fmt: skip
     return rows
 
 
-def plot_accuracy(rows: list[dict], target: Path) -> None:
+def read_csv(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def append_csv(path: Path, rows: list[dict]) -> None:
+    """Append rows, writing the header of the first row when the file is new."""
+    if not rows:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = list(rows[0]) if not path.is_file() else next(csv.reader(path.open()))
+    new = not path.is_file()
+    with path.open("a", newline="") as file:
+        writer = csv.DictWriter(file, columns, restval="")
+        if new:
+            writer.writeheader()
+        writer.writerows(rows)
+
+
+def measure(args: argparse.Namespace) -> None:
+    """Score the models of ``--fold`` on its test images and append their rows."""
+    from captcha_ocr.data.dataset import image_files
+    from captcha_ocr.data.split import fold_test_files
+
+    files = fold_test_files(image_files(args.data_dir), fold=args.fold)
+    labels = [f.stem.split("_")[0] for f in files]
+    recorded = {tuple(r[k] for k in RUN_KEY) for r in read_csv(args.out / "robustness_runs.csv")}
+    readers = []
+    for model, name, seed in model_files(args):
+        if (name, str(args.fold), seed) in recorded:
+            print(f"robustness: {name} fold {args.fold} seed {seed} already recorded, skipped", file=sys.stderr)
+            continue
+        backend = "onnx" if model.endswith(".onnx") else "torch" if Path(model).suffix else args.backend
+        readers.append(ModelReader(model, name, seed, backend, args.threads))
+    if not args.no_ddddocr:
+        try:
+            ddddocr = DdddocrReader("".join(sorted(set("".join(labels)))))
+            if (ddddocr.name, str(args.fold), "-") not in recorded:
+                readers.append(ddddocr)
+        except ImportError:
+            print("robustness: ddddocr is not installed, left out", file=sys.stderr)
+    if not readers:
+        return
+    originals = [Image.open(f).convert("RGB") for f in files]
+    total = 1 + len(PERTURBATIONS) * len(STRENGTHS)
+    rows = []
+    pooled: dict[str, list[tuple[bool, float]]] = {r.name: [] for r in readers}
+    for number, (version, encoded_files) in enumerate(versions(originals), start=1):
+        print(f"[{number}/{total}] {version.perturbation} {version.strength}", file=sys.stderr, flush=True)
+        for reader in readers:
+            texts, confidences = reader(encoded_files)
+            rows.append({"model": reader.name, "fold": args.fold, "seed": reader.seed, **vars(version),
+                         "images": len(files), **scores(texts, labels, confidences)})  # fmt: skip
+            pooled[reader.name] += [(t == g, c) for t, g, c in zip(texts, labels, confidences, strict=True)]
+    confidence = []
+    for reader in readers:
+        correct, values = (np.array(v, dtype=np.float64) for v in zip(*pooled[reader.name], strict=True))
+        if not np.isnan(values).all():
+            run = {"model": reader.name, "fold": args.fold, "seed": reader.seed}
+            confidence += [{**run, **row} for row in confidence_rows(correct, values)]
+    append_csv(args.out / "robustness_runs.csv", rows)
+    append_csv(args.out / "robustness_confidence.csv", confidence)
+
+
+def model_files(args: argparse.Namespace) -> Iterator[tuple[str, str, str]]:
+    """(file or shipped name, model name, seed) of each model asked for."""
+    for model in args.model or []:
+        yield model, Path(model).stem if Path(model).suffix else model, "-"
+    for name in args.cv or []:
+        for seed in args.seeds:
+            run = args.logs / "cv" / name / f"fold{args.fold}_seed{seed}" / "checkpoints"
+            found = sorted(run.glob("best-*.ckpt"))
+            if not found:
+                sys.exit(f"robustness: no best-*.ckpt in {run}: cross-validate {name} on fold {args.fold} first")
+            yield str(found[-1]), name, str(seed)
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Mean ± std over runs of each model's whole-captcha accuracy per family and strength."""
+    groups: dict[tuple, list[float]] = {}
+    for row in rows:
+        key = (row["model"], row["group"], row["perturbation"], row["strength"])
+        groups.setdefault(key, []).append(float(row["seq_acc"]))
+    return [{"model": m, "group": g, "perturbation": p, "strength": s, "runs": len(v),
+             "seq_acc_mean": round(mean_std(v)[0], 5), "seq_acc_std": round(mean_std(v)[1], 5)}
+            for (m, g, p, s), v in groups.items()]  # fmt: skip
+
+
+def markdown(summary: list[dict], strength: str, group: str) -> str:
+    models = list(dict.fromkeys(r["model"] for r in summary))
+    cell = {(r["model"], r["perturbation"]): r for r in summary if r["strength"] in (strength, "-")}
+    families = ["clean"] + [p.name for p in PERTURBATIONS if GROUPS[p.name] == group]
+    lines = [f"| {group} family, {strength} | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
+    for family in families:
+        values = []
+        for model in models:
+            row = cell.get((model, family))
+            if row is None:
+                values.append("")
+                continue
+            spread = f" ± {100 * row['seq_acc_std']:.1f}" if row["runs"] > 1 else ""
+            values.append(f"{100 * row['seq_acc_mean']:.1f}{spread}")
+        lines.append(f"| {family} | " + " | ".join(values) + " |")
+    return "\n".join(lines)
+
+
+def confidence_markdown(rows: list[dict], runs: list[dict]) -> str:
+    """Per model, over runs: wrong readings above 0.9, accuracy at 95 % coverage and its threshold."""
+    lines = ["| model | runs | wrong readings with confidence > 0.9 | accuracy at 95 % coverage | threshold there |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for model in dict.fromkeys(r["model"] for r in rows):
+        keys = sorted({(r["fold"], r["seed"]) for r in rows if r["model"] == model})
+        shares, accuracies, thresholds = [], [], []
+        for fold, seed in keys:
+            own = [r for r in runs if (r["model"], r["fold"], r["seed"]) == (model, fold, seed)]
+            wrong = sum(int(r["wrong"]) for r in own)
+            shares.append(sum(int(r["wrong_confident"]) for r in own) / max(wrong, 1))
+            point = next(r for r in rows if (r["model"], r["fold"], r["seed"]) == (model, fold, seed)
+                         and r["kind"] == "coverage" and abs(float(r["coverage"]) - 0.95) < 0.005)  # fmt: skip
+            accuracies.append(float(point["accuracy"]))
+            thresholds.append(float(point["threshold"]))
+        lines.append(f"| {model} | {len(keys)} | {_pct(shares)} | {_pct(accuracies, 2)} | "
+                     f"{statistics.mean(thresholds):.3f} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def _pct(values: list[float], digits: int = 1) -> str:
+    mean, std = mean_std(values)
+    return f"{100 * mean:.{digits}f} %" + (f" ± {100 * std:.{digits}f}" if len(values) > 1 else "")
+
+
+def plot_accuracy(summary: list[dict], target: Path) -> None:
+    """Whole-captcha accuracy at moderate and strong strength per family, both groups, mean ± std."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = [p.name for p in PERTURBATIONS]
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    columns = 5
-    figure, axes = plt.subplots(-(-len(names) // columns), columns, figsize=(15, 11), sharey=True)
-    for axis, name in zip(axes.flat, names, strict=False):
-        for model in models:
-            clean = next(r for r in rows if r["model"] == model and r["perturbation"] == "clean")
-            points = [clean] + [r for r in rows if r["model"] == model and r["perturbation"] == name]
-            axis.plot(range(len(points)), [100 * r["seq_acc"] for r in points], marker="o", label=model)
-        axis.set_title(name, fontsize=10)
-        axis.set_xticks(range(4), ["none", *STRENGTHS], fontsize=8)
+    models = list(dict.fromkeys(r["model"] for r in summary))
+    figure, axes = plt.subplots(4, 1, figsize=(15, 15), height_ratios=[len(DESIGN), len(DESIGN), 12, 12])
+    panels = [("design", "moderate"), ("design", "strong"), ("held-out", "moderate"), ("held-out", "strong")]
+    width = 0.8 / len(models)
+    for axis, (group, strength) in zip(axes, panels, strict=True):
+        families = [p.name for p in PERTURBATIONS if GROUPS[p.name] == group]
+        for m, model in enumerate(models):
+            cell = {r["perturbation"]: r for r in summary if r["model"] == model and r["strength"] == strength}
+            x = [i + m * width for i, f in enumerate(families) if f in cell]
+            means = [100 * cell[f]["seq_acc_mean"] for f in families if f in cell]
+            stds = [100 * cell[f]["seq_acc_std"] for f in families if f in cell]
+            axis.bar(x, means, width, yerr=stds, label=model, capsize=2)
+        axis.set_xticks([i + 0.4 - width / 2 for i in range(len(families))], families, rotation=30, fontsize=8)
         axis.set_ylim(0, 102)
-        axis.grid(alpha=0.3)
-    for axis in axes.flat[len(names) :]:
-        axis.axis("off")
-    axes.flat[0].set_ylabel("whole-captcha accuracy %")
-    axes.flat[0].legend(fontsize=8, loc="lower left")
-    figure.suptitle("Reading perturbed captchas (fold-0 test images)")
+        axis.set_ylabel("whole-captcha %")
+        axis.set_title(f"{group} families, {strength} strength (mean ± std over runs)", fontsize=10)
+        axis.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8, loc="lower left", ncol=len(models))
     figure.tight_layout()
-    figure.savefig(target, dpi=80)
+    figure.savefig(target, dpi=70)
     plt.close(figure)
 
 
 def plot_coverage(rows: list[dict], target: Path) -> None:
+    """Risk-coverage curve of each model, the mean over its runs."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     figure, axis = plt.subplots(figsize=(6, 4))
-    for (model, subset), points in _grouped(rows).items():
-        axis.plot(
-            [100 * p["coverage"] for p in points],
-            [100 * p["accuracy"] for p in points],
-            marker=".",
-            label=f"{model}, {subset}",
-        )
+    for model in dict.fromkeys(r["model"] for r in rows):
+        points: dict[float, list[float]] = {}
+        for r in rows:
+            if r["model"] == model and r["kind"] == "coverage":
+                points.setdefault(round(float(r["coverage"]), 2), []).append(float(r["accuracy"]))
+        coverage = sorted(points)
+        axis.plot([100 * c for c in coverage], [100 * statistics.mean(points[c]) for c in coverage], marker=".",
+                  label=model)  # fmt: skip
     axis.set_xlabel("readings kept (most confident first) %")
     axis.set_ylabel("accuracy of the kept readings %")
+    axis.set_title("clean and perturbed readings pooled", fontsize=10)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
     figure.tight_layout()
@@ -182,124 +342,57 @@ def plot_coverage(rows: list[dict], target: Path) -> None:
     plt.close(figure)
 
 
-def _grouped(rows: list[dict]) -> dict[tuple[str, str], list[dict]]:
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for row in rows:
-        groups.setdefault((row["model"], row["set"]), []).append(row)
-    return groups
-
-
-def write_csv(rows: list[dict], target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with target.open("w", newline="") as file:
-        writer = csv.DictWriter(file, list(rows[0]))
+def write_summary(args: argparse.Namespace) -> None:
+    runs = read_csv(args.out / "robustness_runs.csv")
+    if not runs:
+        sys.exit(f"robustness: no runs recorded in {args.out / 'robustness_runs.csv'}")
+    summary = summarise(runs)
+    with (args.out / "robustness_summary.csv").open("w", newline="") as file:
+        writer = csv.DictWriter(file, list(summary[0]))
         writer.writeheader()
-        writer.writerows(rows)
-
-
-def markdown(rows: list[dict]) -> str:
-    models = list(dict.fromkeys(r["model"] for r in rows))
-    lines = [
-        "| perturbation | strength | " + " | ".join(f"{m} acc. % (CER %)" for m in models) + " |",
-        "|---|---|" + "---|" * len(models),
-    ]
-    keys = list(dict.fromkeys((r["perturbation"], r["strength"], r["value"]) for r in rows))
-    for perturbation, strength, value in keys:
-        cells = []
-        for model in models:
-            row = next(
-                r
-                for r in rows
-                if r["model"] == model and (r["perturbation"], r["strength"]) == (perturbation, strength)
-            )
-            cells.append(f"{100 * row['seq_acc']:.1f} ({100 * row['cer']:.2f})")
-        label = strength if value == "-" else f"{strength}: {value}"
-        lines.append(f"| {perturbation} | {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        writer.writerows(summary)
+    confidence = read_csv(args.out / "robustness_confidence.csv")
+    args.plots.mkdir(parents=True, exist_ok=True)
+    plot_accuracy(summary, args.plots / "robustness.png")
+    if confidence:
+        plot_coverage(confidence, args.plots / "risk_coverage.png")
+    for group in ("design", "held-out"):
+        for strength in ("moderate", "strong"):
+            print(markdown(summary, strength, group), end="\n\n")
+    if confidence:
+        print(confidence_markdown(confidence, runs))
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], epilog="Writes CSV files and plots; see the module docstring."
     )
-    parser.add_argument(
-        "--model",
-        action="append",
-        help="shipped name (crnn, fast), checkpoint, .pt or .onnx; repeat for several (default: crnn)",
-    )
-    parser.add_argument(
-        "--backend",
-        choices=("torch", "onnx"),
-        default="onnx",
-        help="for shipped names; a file's suffix decides otherwise",
-    )
-    parser.add_argument("--data_dir", type=Path, default=DEFAULT_DATA, help="folder of labelled captchas")
-    parser.add_argument(
-        "--files", type=Path, help="text file of file names in data_dir, one per line (default: fold 0's test part)"
-    )
+    parser.add_argument("--model", action="append", help="shipped name (crnn, fast, ctc), checkpoint, .pt or .onnx")
+    parser.add_argument("--cv", action="append", help="a cross-validated config: its fold-K models of --seeds")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the --cv models (default: 0)")
+    parser.add_argument("--fold", type=int, default=0, help="score on this fold's test images (default: 0)")
+    parser.add_argument("--logs", type=Path, default=Path("lightning_logs"), help="where cross-validation logged")
+    parser.add_argument("--backend", choices=("torch", "onnx"), default="onnx",
+                        help="for shipped names; a file's suffix decides otherwise")  # fmt: skip
+    parser.add_argument("--data-dir", "--data_dir", type=Path, default=DEFAULT_DATA, help="folder of labelled captchas")
     parser.add_argument("--no-ddddocr", action="store_true", help="do not run ddddocr even if it is installed")
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--out", type=Path, default=Path("results"), help="folder for the CSV files")
     parser.add_argument("--plots", type=Path, default=Path("docs"), help="folder for the plots")
+    parser.add_argument("--summary", action="store_true", help="summarise the recorded runs instead of measuring")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    if args.summary:
+        write_summary(args)
+        return
     if not args.data_dir.is_dir():
-        sys.exit(f"robustness: no data folder at {args.data_dir} (pass --data_dir)")
-    if args.files:
-        files = [args.data_dir / line.strip() for line in args.files.read_text().splitlines() if line.strip()]
-    else:
-        from captcha_ocr.data.dataset import image_files
-        from captcha_ocr.data.split import fold_test_files
-
-        files = fold_test_files(image_files(args.data_dir))
-    labels = [f.stem.split("_")[0] for f in files]
-    readers = []
-    for model in args.model or ["crnn"]:
-        backend = "onnx" if model.endswith(".onnx") else "torch" if Path(model).suffix else args.backend
-        readers.append(ModelReader(model, backend, args.threads))
-    if not args.no_ddddocr:
-        try:
-            readers.append(DdddocrReader("".join(sorted(set("".join(labels))))))
-        except ImportError:
-            print("robustness: ddddocr is not installed, left out", file=sys.stderr)
-    originals = [Image.open(f).convert("RGB") for f in files]
-    total = 1 + len(PERTURBATIONS) * len(STRENGTHS)
-    rows, pooled = [], {r.name: {"clean": [], "perturbed": []} for r in readers}
-    for number, (version, encoded_files) in enumerate(versions(originals), start=1):
-        print(f"[{number}/{total}] {version.perturbation} {version.strength}", file=sys.stderr, flush=True)
-        for reader in readers:
-            texts, confidences = reader(encoded_files)
-            rows.append(
-                {"model": reader.name, **vars(version), "images": len(files), **scores(texts, labels, confidences)}
-            )
-            subset = "clean" if version.perturbation == "clean" else "perturbed"
-            pooled[reader.name][subset] += [(t == g, c) for t, g, c in zip(texts, labels, confidences, strict=True)]
-    coverage_rows = []
-    for model, subsets in pooled.items():
-        for subset, pairs in subsets.items():
-            correct, confidence = (np.array(v, dtype=np.float64) for v in zip(*pairs, strict=True))
-            if np.isnan(confidence).all():
-                continue
-            coverage_rows += [{"model": model, "set": subset, **row} for row in risk_coverage(correct, confidence)]
-    args.plots.mkdir(parents=True, exist_ok=True)
-    write_csv(rows, args.out / "robustness.csv")
-    write_csv(coverage_rows, args.out / "robustness_coverage.csv")
-    plot_accuracy(rows, args.plots / "robustness.png")
-    plot_coverage(coverage_rows, args.plots / "risk_coverage.png")
-    print(markdown(rows))
-    for reader in readers:
-        own = [r for r in rows if r["model"] == reader.name]
-        wrong = sum(r["wrong"] for r in own)
-        confident = sum(r["wrong_confident"] for r in own)
-        if reader.name.startswith("ddddocr"):
-            continue
-        print(
-            f"{reader.name}: {wrong} wrong readings, {confident} of them ({100 * confident / max(wrong, 1):.1f} %) "
-            f"with confidence > {CONFIDENT}"
-        )
+        sys.exit(f"robustness: no data folder at {args.data_dir} (pass --data-dir)")
+    if not (args.model or args.cv):
+        sys.exit("robustness: name a model (--model crnn) or cross-validated runs (--cv crnn)")
+    measure(args)
 
 
 if __name__ == "__main__":

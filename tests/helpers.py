@@ -53,9 +53,9 @@ def model_spec(**changes) -> ModelSpec:
     return replace(default, **changes)
 
 
-def write_tiny_weights(path: Path, seed: int = 0) -> Path:
+def write_tiny_weights(path: Path, seed: int = 0, spec: ModelSpec | None = None) -> Path:
     """A small untrained network as a weights file: enough to test the plumbing around a model."""
-    spec = model_spec(channels=(8, 16, 16), lstm_hidden=16)
+    spec = spec or model_spec(channels=(8, 16, 16), lstm_hidden=16)
     torch.manual_seed(seed)
     save_model(spec.build(), spec, path)
     return path

@@ -1,5 +1,5 @@
-"""The one preprocessing path: text localisation, standardisation, and the perturbations the
-robustness benchmark applies."""
+"""The one preprocessing path: page normalisation, text localisation, standardisation, and the
+perturbations the robustness benchmark applies."""
 
 from pathlib import Path
 
@@ -11,13 +11,13 @@ from PIL import Image, ImageEnhance, ImageOps
 from captcha_ocr.data.augment import build_augmentation
 from captcha_ocr.data.dataset import CaptchaDataset
 from captcha_ocr.export import export_onnx
-from captcha_ocr.images import load_image, otsu_threshold, text_box
+from captcha_ocr.images import _max_filter, load_image, normalize_page, otsu_threshold, text_box, to_grey
 from captcha_ocr.model import standardize
 from captcha_ocr.perturbations import PERTURBATIONS, STRENGTHS
 from captcha_ocr.reader import CaptchaReader
 from captcha_ocr.tokenizer import Tokenizer
 
-from .helpers import draw_captcha, write_tiny_weights
+from .helpers import draw_captcha, model_spec, write_tiny_weights
 
 
 def test_otsu_threshold_splits_two_grey_levels() -> None:
@@ -72,22 +72,74 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     assert np.abs(load_image(tmp_path / "phone.jpg", 32, 128).astype(np.int16) - upright).mean() < 8
 
 
-def test_dataset_torch_reader_and_onnx_reader_prepare_an_image_the_same(tmp_path: Path) -> None:
+@pytest.mark.parametrize("normalize", [False, True])
+def test_dataset_torch_reader_and_onnx_reader_prepare_an_image_the_same(tmp_path: Path, normalize: bool) -> None:
     folder = tmp_path / "images"
     folder.mkdir()
     for label in ("226md", "bcdef"):
         ImageOps.expand(draw_captcha(label), border=12, fill=(255, 255, 255, 255)).save(folder / f"{label}.png")
+    ImageOps.invert(draw_captcha("cdefg", mode="RGB")).save(folder / "cdefg.png")  # light on dark
     files = sorted(folder.iterdir())
-    dataset = CaptchaDataset(files, Tokenizer(), 32, 128)
-    weights = write_tiny_weights(tmp_path / "tiny.pt")
+    dataset = CaptchaDataset(files, Tokenizer(), 32, 128, normalize=normalize)
+    weights = write_tiny_weights(tmp_path / "tiny.pt", spec=model_spec(channels=(8, 16, 16), lstm_hidden=16,
+                                                                         normalize=normalize))  # fmt: skip
     torch_reader = CaptchaReader(weights)
     onnx_reader = CaptchaReader(export_onnx(tmp_path / "tiny.onnx", weights), backend="onnx")
+    assert torch_reader.normalize == onnx_reader.normalize == normalize  # the spec travels with the file
     for index, path in enumerate(files):
         from_dataset = dataset[index][0].numpy()  # (1, H, W) in [0, 1]
         np.testing.assert_array_equal(torch_reader.preprocess(path), from_dataset)
         np.testing.assert_array_equal(onnx_reader.preprocess(path), from_dataset)
     batch = np.stack([torch_reader.preprocess(path) for path in files])
     np.testing.assert_allclose(onnx_reader.logits(batch), torch_reader.logits(batch), atol=1e-4)
+
+
+def shaded(image: Image.Image, darkest: float = 0.3) -> Image.Image:
+    """The image with its left side in shadow: brightness rising linearly from ``darkest`` to 1."""
+    pixels = np.asarray(image.convert("RGB"), dtype=np.float32)
+    ramp = np.linspace(darkest, 1.0, pixels.shape[1])[None, :, None]
+    return Image.fromarray((pixels * ramp).round().astype(np.uint8))
+
+
+def test_max_filter_is_the_maximum_over_each_square() -> None:
+    values = np.random.default_rng(0).integers(0, 255, (9, 23)).astype(np.int16)
+    for size in (1, 2, 3, 5, 8, 9):
+        padded = np.pad(values, (size // 2, size - 1 - size // 2), mode="edge")
+        expected = [[padded[y : y + size, x : x + size].max() for x in range(23)] for y in range(9)]
+        np.testing.assert_array_equal(_max_filter(values, size), np.array(expected))
+
+
+def test_normalize_page_gives_dark_ink_on_an_even_white_page() -> None:
+    page = Image.new("L", (120, 40), 90)  # a dark page with light strokes, lit unevenly
+    for x in range(40, 80, 8):
+        page.paste(230, (x, 12, x + 3, 28))
+    lit = Image.fromarray((np.asarray(page, dtype=np.float32) * np.linspace(0.5, 1.0, 120)[None]).astype(np.uint8))
+    flat = np.asarray(normalize_page(lit), dtype=np.int16)
+    assert flat[:8].min() > 240 and flat[:, :30].min() > 240  # the page, shaded or not, is white
+    assert flat[16:24, 40:80:8].max() < 150  # the strokes are dark, even in the shadow
+    assert text_box(normalize_page(lit), trim=0.0, pad=0.0) == (40, 12, 75, 28)
+
+
+def test_a_light_on_dark_or_shaded_copy_is_prepared_like_the_original() -> None:
+    image = draw_captcha("226md", mode="RGB")
+    reference = load_image(image, 32, 128, normalize=True).astype(np.int16)
+    box = text_box(normalize_page(image.convert("L")))
+    for copy in (ImageOps.invert(image), shaded(image), ImageOps.invert(shaded(image))):
+        grey = to_grey(copy)
+        assert np.abs(np.array(text_box(normalize_page(grey))) - box).max() <= 3
+        assert np.abs(load_image(copy, 32, 128, normalize=True).astype(np.int16) - reference).mean() < 12
+    # Without normalisation the shaded copy's box follows the shadow.
+    assert np.abs(np.array(text_box(to_grey(shaded(image)))) - text_box(image.convert("L"))).max() > 10
+
+
+def test_normalisation_keeps_every_real_captcha_dark_on_light_and_finds_its_box(real_data: Path) -> None:
+    for path in sorted(real_data.glob("*.png"))[::20]:
+        grey = to_grey(Image.open(path))
+        flat = normalize_page(grey)
+        assert np.asarray(flat).mean() > 170, path.name  # not inverted: the page is the light part
+        box = np.array(text_box(flat))
+        for copy in (ImageOps.invert(grey), to_grey(shaded(grey)), ImageOps.invert(to_grey(shaded(grey)))):
+            assert np.abs(np.array(text_box(normalize_page(copy))) - box).max() <= 4, path.name
 
 
 def test_augmentation_keeps_shape_and_range_and_without_change_is_identity() -> None:

@@ -6,7 +6,8 @@ image with its own probability and at a magnitude drawn for that image, so that 
 its own few changes (the RandAugment / STRAug idea); the classic one (``build_augmentation``)
 is one affine change plus optional gamma, blur, noise and lines. Written here is only what
 Kornia lacks: ``RandomLines`` (an extra noise line), ``RandomStrokeWidth`` (bolder or thinner
-ink) and ``OnGrey`` (an RGB-only operation on grey batches).
+ink), ``OnGrey`` (an RGB-only operation on grey batches) and ``OnInverted`` (a warp that fills
+with the page, not black).
 """
 
 import kornia.augmentation as K
@@ -130,3 +131,19 @@ class OnGrey(nn.Module):
     def forward(self, images: Tensor) -> Tensor:
         rgb = images.clamp(0, 1).expand(-1, 3, -1, -1)  # (B, 3, H, W)
         return self.augmentation(rgb).mean(dim=1, keepdim=True)  # (B, 1, H, W)
+
+
+class OnInverted(nn.Module):
+    """Run a geometric augmentation on the inverted batch and invert back, so that where it
+    fills in beyond the image (Kornia's perspective fills with black) it fills with the page.
+
+    Args:
+        augmentation: The geometric augmentation, with its own probability per image.
+    """
+
+    def __init__(self, augmentation: nn.Module) -> None:
+        super().__init__()
+        self.augmentation = augmentation
+
+    def forward(self, images: Tensor) -> Tensor:
+        return 1 - self.augmentation(1 - images)
