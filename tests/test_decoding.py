@@ -1,9 +1,17 @@
-"""Greedy decoding and confidences of both heads, on logits whose probabilities are known by hand."""
+"""Decoding and confidences of every head, on logits whose probabilities are known by hand."""
 
 import numpy as np
 import pytest
 
-from captcha_ocr.decoding import DECODERS, CTCDecoder, PositionDecoder, decoder_for
+from captcha_ocr.decoding import (
+    DECODERS,
+    CTCDecoder,
+    JointDecoder,
+    PositionDecoder,
+    ctc_log_probability,
+    decoder_for,
+    log_softmax,
+)
 from captcha_ocr.heads import HEADS
 from captcha_ocr.tokenizer import Tokenizer
 
@@ -44,3 +52,33 @@ def test_every_head_has_its_decoder_under_the_same_name() -> None:
     assert all(HEADS[name].decoder is DECODERS[name] for name in HEADS)
     with pytest.raises(ValueError, match="unknown head 'attention'"):
         decoder_for("attention", TOKENIZER)
+
+
+def test_ctc_log_probability_sums_every_alignment_as_torch_does() -> None:
+    import torch
+    import torch.nn.functional as F
+
+    rng = np.random.default_rng(0)
+    log_probs = log_softmax(rng.normal(size=(4, 9, 3)) * 2)  # (B, T, C)
+    labels = [[1, 2, 2], [1], [], [2, 1, 2, 1]]  # repeats need a blank between them; empty: all blanks
+    targets = torch.tensor([label + [0] * (4 - len(label)) for label in labels])
+    expected = -F.ctc_loss(torch.from_numpy(log_probs).transpose(0, 1), targets, torch.full((4,), 9),
+                           torch.tensor([len(label) for label in labels]), blank=0, reduction="none")  # fmt: skip
+    np.testing.assert_allclose(ctc_log_probability(log_probs, labels, blank=0), expected.numpy(), rtol=1e-6)
+    # By hand, T = 2, "a": the paths "a-", "-a" and "aa" (0.5 * 0.3 + 0.4 * 0.6 + 0.5 * 0.6).
+    two_steps = np.log(np.array([[[0.4, 0.5, 0.1], [0.3, 0.6, 0.1]]]))
+    assert np.exp(ctc_log_probability(two_steps, [[1]], blank=0))[0] == pytest.approx(0.15 + 0.24 + 0.30)
+
+
+def test_joint_confidence_is_the_lower_of_the_two_heads_probabilities_of_the_reading() -> None:
+    position = [[0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.9, 0.05, 0.05]]  # reads "ab" with 0.8 * 0.6 * 0.9
+    agreeing = [[0.02, 0.96, 0.02], [0.96, 0.02, 0.02], [0.02, 0.02, 0.96], [0.96, 0.02, 0.02]]  # a - b -
+    disagreeing = [[0.02, 0.96, 0.02], [0.96, 0.02, 0.02], [0.02, 0.96, 0.02], [0.96, 0.02, 0.02]]  # a - a -
+    decoder = JointDecoder(TOKENIZER)
+    for ctc, lower in ((agreeing, False), (disagreeing, True)):
+        logits = np.log(np.array([position + ctc]))  # (1, L + T, C)
+        texts, confidences, characters = decoder.read(logits)
+        assert texts == ["ab"] and characters == [pytest.approx([0.8, 0.6])]  # the position head reads
+        checked = float(np.exp(ctc_log_probability(np.log(np.array([ctc])), [[1, 2]], blank=0))[0])
+        assert confidences[0] == pytest.approx(min(0.8 * 0.6 * 0.9, checked))
+        assert bool(confidences[0] < 0.1) is lower  # a reading the CTC head does not see is uncertain

@@ -6,13 +6,27 @@ from captcha_ocr.model import CaptchaNet
 from .helpers import model_spec
 
 
-@pytest.mark.parametrize(("head", "expected"), [("position", (3, 5, 20)), ("ctc", (3, 32, 20))])
+@pytest.mark.parametrize("head", ["position", "ctc", "joint"])
 @pytest.mark.parametrize("size", [(32, 128), (50, 200)])
-def test_output_shapes(head: str, expected: tuple[int, int, int], size: tuple[int, int]) -> None:
+def test_output_shapes(head: str, size: tuple[int, int]) -> None:
     model = CaptchaNet(model_spec(charset="abcdefghijklmnopqrs", head=head))  # 19 characters + pad: 20 classes
     logits = model(torch.rand(3, 1, *size))
-    time_steps = size[1] // 4  # two width strides of 2
-    assert logits.shape == (expected if head == "position" else (3, time_steps, 20))
+    steps = {"position": 5, "ctc": size[1] // 4, "joint": 5 + size[1] // 4}  # two width strides of 2
+    assert logits.shape == (3, steps[head], 20)
+
+
+def test_joint_loss_is_the_position_loss_plus_the_weighted_ctc_loss() -> None:
+    from captcha_ocr.heads import CTCHead, PositionHead
+    from captcha_ocr.tokenizer import Tokenizer
+
+    targets = torch.from_numpy(Tokenizer().encode(["226md", "bcdef"]))
+    for weight in (0.2, 1.0):
+        model = CaptchaNet(model_spec(head="joint", ctc_weight=weight))
+        logits = model(torch.rand(2, 1, 32, 128))  # (B, 5 + 32, C)
+        position = PositionHead.loss(logits[:, :5], targets, 0, "none")
+        ctc = CTCHead.loss(logits[:, 5:], targets, 0, "none")
+        torch.testing.assert_close(model.head.loss(logits, targets, 0, "none"), position + weight * ctc)
+        torch.testing.assert_close(model.head.loss(logits, targets, 0), (position + weight * ctc).mean())
 
 
 def test_stacked_lstm_layers_and_flattened_rows_keep_the_output_shape() -> None:
