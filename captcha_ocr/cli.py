@@ -16,6 +16,7 @@ import importlib
 import importlib.util
 import json
 import os
+import socket
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -112,12 +113,18 @@ def serve(args: argparse.Namespace) -> int:
     except Exception as error:
         print(f"captcha-ocr: cannot load the model: {error}", file=sys.stderr)
         return 2
-    limits = Limits(args.max_body_bytes, args.max_pixels, args.max_images, args.timeout)
+    limits = Limits(args.max_body_bytes, args.max_pixels, args.max_images, args.timeout, args.max_request_pixels)
     api_key = args.api_key or os.environ.get("CAPTCHA_OCR_API_KEY") or None
     app = create_app(reader, args.model or "crnn", limits, api_key)
+    try:  # bound here, so that an address in use is one line and exit code 2
+        listening = socket.create_server((args.host, args.port))
+    except OSError as error:
+        print(f"captcha-ocr: cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
+        return 2
     print(f"captcha-ocr: serving {args.model or 'crnn'} ({args.backend}) on http://{args.host}:{args.port}/"
           f"{' with an API key' if api_key else ''}", file=sys.stderr)  # fmt: skip
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=args.shutdown_grace)
+    uvicorn.Server(config).run(sockets=[listening])
     return 0
 
 
@@ -125,6 +132,13 @@ def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is 0-65535, got {value}")
     return value
 
 
@@ -174,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
         "GET /healthz, a page to try it at /. Binds to 127.0.0.1 unless --host says otherwise.",
     )
     serving.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-    serving.add_argument("--port", type=int, default=8000)
+    serving.add_argument("--port", type=port_number, default=8000, help="default 8000")
     serving.add_argument(
         "--model", help="checkpoint (.ckpt/.pt), .onnx file, or a shipped model: crnn (default), fast, ctc"
     )
@@ -185,7 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     serving.add_argument("--max-body-bytes", type=positive_int, default=8 * 1024 * 1024, help="default 8 MiB")
     serving.add_argument("--max-pixels", type=positive_int, default=4_000_000, help="per image (default 4 M)")
     serving.add_argument("--max-images", type=positive_int, default=64, help="per request (default 64)")
-    serving.add_argument("--timeout", type=float, default=10.0, help="seconds per request (default 10)")
+    serving.add_argument("--max-request-pixels", type=positive_int, default=16_000_000,
+                         help="all images of a request together (default 16 M)")  # fmt: skip
+    serving.add_argument("--timeout", type=float, default=10.0,
+                         help="seconds per request, its upload included (default 10)")  # fmt: skip
+    serving.add_argument("--shutdown-grace", type=float, default=5.0,
+                         help="seconds open requests get to finish after SIGTERM or Ctrl-C (default 5)")  # fmt: skip
     serving.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
     serving.set_defaults(run=serve)
 
