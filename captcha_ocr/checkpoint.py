@@ -1,12 +1,49 @@
 """Model weights on disk: Lightning checkpoints and the slim weights file the package ships,
 each with the ``ModelSpec`` that rebuilds its network."""
 
+import pickle
 from pathlib import Path
 
 import torch
 
 from captcha_ocr.model import CaptchaNet, ModelSpec
 from captcha_ocr.weights import DEFAULT_WEIGHTS
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """The contents of a checkpoint or weights file, loaded weights-only: tensors and plain
+    containers, never code (a model file is user input).
+
+    Raises:
+        FileNotFoundError: No regular file at ``path``.
+        ValueError: The file is truncated, not a torch file, or holds other Python objects
+            (they are refused, since loading them could run code).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no model file at {str(path)!r}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        reason = "holds Python objects besides tensors; refused, as loading them could run code"
+        raise ValueError(f"{path} {reason}") from None
+    except Exception as error:  # torch raises RuntimeError and others for truncated or foreign files
+        reason = str(error).strip().split(". ")[0] or type(error).__name__
+        raise ValueError(f"{path} is not a readable torch file ({reason})") from None
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
+        raise ValueError(f"{path} is not a captcha_ocr checkpoint (no state_dict and hyper_parameters)")
+    return checkpoint
+
+
+def check_lightning_checkpoint(path: str | Path) -> None:
+    """Raise ``ValueError`` unless ``path`` is a Lightning checkpoint of a ``CaptchaSystem`` (what
+    ``main.py test --ckpt_path`` resumes from), naming what it is instead."""
+    checkpoint = read_checkpoint(path)
+    if "pytorch-lightning_version" not in checkpoint:
+        raise ValueError(
+            f"{path} is a slim weights file (captcha-ocr read, export and report take it); main.py needs a "
+            f"Lightning checkpoint such as lightning_logs/<name>/version_<n>/checkpoints/best-*.ckpt"
+        )
 
 
 def load_model(path: str | Path = DEFAULT_WEIGHTS) -> tuple[CaptchaNet, ModelSpec]:
@@ -17,18 +54,12 @@ def load_model(path: str | Path = DEFAULT_WEIGHTS) -> tuple[CaptchaNet, ModelSpe
         ValueError: The file is not a captcha_ocr checkpoint (or one that would run code when
             loaded), or its weights do not fit its spec.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
+    checkpoint = read_checkpoint(path)
     try:
-        # A model file is user input: weights-only loading unpickles tensors and plain
-        # containers only, never code (a LightningCLI checkpoint stores its optimiser as a dict).
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
         spec = ModelSpec.from_hparams(checkpoint["hyper_parameters"])
-        state = checkpoint["state_dict"]
-    except Exception as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"{path} is not a captcha_ocr checkpoint of this version ({reason})") from None
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{path} is not a captcha_ocr checkpoint of this version (its spec: {error})") from None
+    state = checkpoint["state_dict"]
     model = spec.build()
     prefix = "model."
     try:
@@ -41,11 +72,7 @@ def load_model(path: str | Path = DEFAULT_WEIGHTS) -> tuple[CaptchaNet, ModelSpe
 def stored_data_hparams(path: str | Path) -> dict:
     """The data module's arguments stored in a Lightning checkpoint (split, labels, input); empty
     for a slim weights file, which keeps the model's spec alone."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ValueError(f"{path} is not a captcha_ocr checkpoint of this version ({error})") from None
-    return dict(checkpoint.get("datamodule_hyper_parameters", {}))
+    return dict(read_checkpoint(path).get("datamodule_hyper_parameters", {}))
 
 
 def save_model(model: CaptchaNet, spec: ModelSpec, target: str | Path) -> None:

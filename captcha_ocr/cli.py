@@ -12,6 +12,7 @@ module, and with it torch and Lightning, only when they run.
 """
 
 import argparse
+import errno
 import importlib
 import importlib.util
 import json
@@ -21,7 +22,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from captcha_ocr.images import is_image_file
+from captcha_ocr.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, is_image_file, not_a_regular_file
 from captcha_ocr.reader import Reading
 
 PROGRESS_THRESHOLD = 200  # show a progress bar from this many images on
@@ -29,11 +30,13 @@ PROGRESS_THRESHOLD = 200  # show a progress bar from this many images on
 DEFAULT_BACKEND = "torch" if importlib.util.find_spec("torch") else "onnx"
 
 
-def expand_inputs(paths: Sequence[str], recursive: bool = False) -> tuple[list[Path], list[Path]]:
+def expand_inputs(paths: Sequence[str], recursive: bool = False) -> tuple[list[Path], list[str]]:
     """Files as given; folders as their image files, sorted by name (with ``recursive``, those of
-    their subfolders too). Returns the files to read and the subfolders left out."""
+    their subfolders too). Returns the files to read and, for each entry of a folder left out
+    that a user may have meant to read, what it is: a subfolder, an empty folder, or an entry
+    named like an image that is not a regular file (a FIFO, a broken or looping link)."""
     files: list[Path] = []
-    skipped: list[Path] = []
+    skipped: list[str] = []
     for raw in paths:
         path = Path(raw)
         if not path.is_dir():
@@ -41,7 +44,14 @@ def expand_inputs(paths: Sequence[str], recursive: bool = False) -> tuple[list[P
             continue
         entries = sorted(path.rglob("*") if recursive else path.iterdir())
         files += [p for p in entries if is_image_file(p)]
-        skipped += [] if recursive else [p for p in entries if p.is_dir()]
+        for entry in entries:
+            if entry.is_dir() and not entry.is_symlink():
+                if not recursive:
+                    skipped.append(f"{entry} (a subfolder: --recursive reads it)")
+                elif not any(entry.iterdir()):
+                    skipped.append(f"{entry} (an empty folder)")
+            elif entry.suffix.lower() in IMAGE_SUFFIXES and (kind := not_a_regular_file(entry)):
+                skipped.append(f"{entry} ({kind})")
     return files, skipped
 
 
@@ -59,7 +69,7 @@ def format_reading(path: Path, reading: Reading, as_json: bool, with_status: boo
             "characters": [round(c, 6) for c in reading.characters],
             "rejected": reading.rejected,
         }
-        return json.dumps(record, ensure_ascii=False)
+        return json.dumps(record)  # ASCII with escapes: valid JSON whatever stdout's encoding
     status = ("\trejected" if reading.rejected else "\tok") if with_status else ""
     return f"{tsv_field(str(path))}\t{reading.text}\t{reading.confidence:.4f}{status}"
 
@@ -68,14 +78,14 @@ def read(args: argparse.Namespace) -> int:
     from captcha_ocr.reader import CaptchaReader
 
     try:
-        reader = CaptchaReader(args.model, args.backend, args.batch_size, args.threads, args.min_confidence)
+        reader = CaptchaReader(args.model, args.backend, args.batch_size, args.threads, args.min_confidence,
+                               args.max_pixels)  # fmt: skip
     except Exception as error:  # a model file is user input: any failure to load it is a one-line reason
         print(f"captcha-ocr: cannot load the model: {error}", file=sys.stderr)
         return 2
     files, skipped = expand_inputs(args.paths, args.recursive)
-    if skipped:
-        print(f"captcha-ocr: skipped {len(skipped)} subfolder(s), e.g. {skipped[0]} (--recursive reads them)",
-              file=sys.stderr)  # fmt: skip
+    for entry in skipped:
+        print(f"captcha-ocr: skipped {entry}", file=sys.stderr)
     if not files:
         print("captcha-ocr: no image files to read in " + ", ".join(args.paths), file=sys.stderr)
         return 1
@@ -158,7 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="read image files and folders",
         description="Print file<TAB>text<TAB>confidence for every image (with --min-confidence, a fourth "
         "column: ok or rejected). Exit codes: 0 all read; 1 some input could not be read (after reading all "
-        "the others); 2 the model cannot be loaded or an option is wrong; 3 some readings were rejected.",
+        "the others); 2 the model cannot be loaded or an option is wrong; 3 some readings were rejected; "
+        "4 the output could not be written (a full disk, a closed stdout).",
     )
     reading.add_argument("paths", nargs="+", help="image files and folders of images")
     reading.add_argument("--json", action="store_true", help="one JSON object per line instead of TSV")
@@ -179,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="mark readings whose confidence is below this (0-1) as rejected; they are still printed",
     )
     reading.add_argument("--recursive", action="store_true", help="read images in subfolders of folders too")
+    reading.add_argument(
+        "--max-pixels",
+        type=positive_int,
+        default=DEFAULT_MAX_PIXELS,
+        help=f"refuse larger images from their header, undecoded (default {DEFAULT_MAX_PIXELS:,})",
+    )
     reading.set_defaults(run=read)
 
     serving = commands.add_parser(
@@ -282,17 +299,37 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
     synth.set_defaults(run=run_module("synth"))
 
 
+OUTPUT_FAILED = 4  # exit code: the output could not be written
+OUTPUT_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF}  # a write to stdout failed
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if sys.stdout is None:  # started with stdout closed (`>&-`): every reading would be lost
+        print("captcha-ocr: standard output is closed: nowhere to write the output", file=sys.stderr)
+        return OUTPUT_FAILED
     for stream in (sys.stdout, sys.stderr):  # a file name the terminal cannot encode is escaped, not fatal
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     try:
-        return _dispatch(argv)
+        code = _dispatch(argv)
+        sys.stdout.flush()
+        return code
     except BrokenPipeError:  # `captcha-ocr read DIR | head -1`: the reader of the output left
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        _discard_stdout()
         return 1
+    except OSError as error:  # `> /dev/full`: the output is lost, so say so and fail
+        if error.errno not in OUTPUT_ERRORS:
+            raise
+        _discard_stdout()
+        print(f"captcha-ocr: cannot write the output: {error.strerror or error}", file=sys.stderr)
+        return OUTPUT_FAILED
+
+
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush at exit cannot fail too."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def _dispatch(argv: list[str]) -> int:

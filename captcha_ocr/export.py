@@ -1,6 +1,7 @@
 """ONNX export of a trained network, with its ``ModelSpec`` in the file's metadata."""
 
 import json
+import sys
 import warnings
 from pathlib import Path
 
@@ -43,6 +44,11 @@ def export_onnx(output: str | Path, checkpoint: str | Path = DEFAULT_WEIGHTS) ->
 
 
 def run(args) -> int:
-    """``captcha-ocr export OUTPUT [--checkpoint FILE]``."""
-    print(f"wrote {export_onnx(args.output, args.checkpoint or DEFAULT_WEIGHTS)}")
+    """``captcha-ocr export OUTPUT [--checkpoint FILE]``: exit code 2 for a model file that
+    cannot be loaded, with the reason in one line."""
+    try:
+        print(f"wrote {export_onnx(args.output, args.checkpoint or DEFAULT_WEIGHTS)}")
+    except (ValueError, FileNotFoundError) as error:
+        print(f"captcha-ocr: cannot export: {error}", file=sys.stderr)
+        return 2
     return 0

@@ -14,11 +14,42 @@ from PIL import Image, ImageFilter, ImageOps
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 GREY_LEVELS = np.arange(256, dtype=np.float64)
 WORKING_HEIGHT = 32  # the page is estimated on a copy this high (strokes are 2-4 px there)
+DEFAULT_MAX_PIXELS = 4_000_000  # the reader's, the CLI's and the server's default limit per image
 
 
 def is_image_file(path: Path) -> bool:
     """Whether ``path`` is a file with an image suffix (the suffixes the project reads)."""
     return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES
+
+
+def not_a_regular_file(path: Path) -> str | None:
+    """What ``path`` is when it is not a regular file (or a link to one): a FIFO, a socket, a
+    device, a folder, a broken or looping link, nothing; ``None`` for a regular file. Reading
+    anything else could block forever (a FIFO) or mean nothing."""
+    if path.is_file():
+        return None
+    if path.is_symlink():
+        return "a broken or looping link"
+    if path.is_dir():
+        return "a folder"
+    if path.is_fifo():
+        return "a FIFO"
+    if path.is_socket():
+        return "a socket"
+    if path.is_block_device() or path.is_char_device():
+        return "a device"
+    return "missing"
+
+
+def check_pixels(image: Image.Image, max_pixels: int | None) -> None:
+    """Refuse an opened (not yet decoded) image of more than ``max_pixels`` pixels.
+
+    Raises:
+        OSError: Naming its size and the limit.
+    """
+    width, height = image.size
+    if max_pixels is not None and width * height > max_pixels:
+        raise OSError(f"image of {width} x {height} pixels, over the limit of {max_pixels} (a decompression bomb?)")
 
 
 def to_grey(image: Image.Image) -> Image.Image:
@@ -167,7 +198,12 @@ def crop_to_box(grey: Image.Image, box: tuple[int, int, int, int]) -> Image.Imag
 
 
 def load_image(
-    source: str | Path | Image.Image, height: int, width: int, crop_to_text: bool = True, normalize: bool = False
+    source: str | Path | Image.Image,
+    height: int,
+    width: int,
+    crop_to_text: bool = True,
+    normalize: bool = False,
+    max_pixels: int | None = None,
 ) -> np.ndarray:
     """Read, grey-scale, crop to the text and resize one image.
 
@@ -180,17 +216,25 @@ def load_image(
         normalize: Turn the image into dark ink on an even white page first (``normalize_page``),
             so that light-on-dark files, shading and gradients do not change what the model sees
             (nor where the text box falls). Off for models trained before it existed.
+        max_pixels: Refuse a file of more pixels, from its header, before decoding it (None:
+            only Pillow's own limit).
 
     Returns:
         uint8 array of shape (1, height, width).
 
     Raises:
-        OSError: The file cannot be read or is not a complete image (Pillow's own message).
+        OSError: The file cannot be read, is not a regular file, is over ``max_pixels``, or is
+            not a complete image (Pillow's own message).
     """
     if isinstance(source, Image.Image):
+        check_pixels(source, max_pixels)
         grey = to_grey(ImageOps.exif_transpose(source))
     else:
+        kind = not_a_regular_file(Path(source))
+        if kind is not None:
+            raise OSError(f"{source} is {kind}, not an image file")
         with Image.open(source) as opened:
+            check_pixels(opened, max_pixels)
             grey = to_grey(ImageOps.exif_transpose(opened))
             grey.load()  # decode now, while the file is open; raises on truncated data
     if normalize:

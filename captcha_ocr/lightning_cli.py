@@ -8,6 +8,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
 from captcha_ocr.callbacks import PredictionWriter, RandomState
+from captcha_ocr.checkpoint import check_lightning_checkpoint
 from captcha_ocr.data.datamodule import CaptchaDataModule
 from captcha_ocr.system import PREPARATION, CaptchaSystem
 
@@ -55,6 +56,15 @@ class CaptchaCLI(LightningCLI):
             )
         print(f"{self.subcommand}: using {found} (the best checkpoint of the latest run)", file=sys.stderr)
         config.ckpt_path = str(found)
+
+    def _parse_ckpt_path(self) -> None:
+        # LightningCLI reads --ckpt_path's hyper-parameters here, first of all: a file that is not
+        # a Lightning checkpoint of this project is named in one line before torch.load sees it.
+        subcommand = self.config.get("subcommand")
+        ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
+        if ckpt_path and ckpt_path != "last":
+            check_lightning_checkpoint(ckpt_path)
+        super()._parse_ckpt_path()
 
     @staticmethod
     def _resume_latest_run(config, runs: Path) -> None:

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from captcha_ocr.decoding import decoder_for
-from captcha_ocr.images import load_image
+from captcha_ocr.images import DEFAULT_MAX_PIXELS, load_image
 from captcha_ocr.tokenizer import Tokenizer
 from captcha_ocr.weights import ONNX_SPEC_KEY, SHIPPED, shipped_file
 
@@ -53,6 +53,8 @@ class CaptchaReader:
         batch_size: Images per forward pass.
         num_threads: CPU threads of the backend (default: the backend's own choice).
         min_confidence: Readings with a lower confidence are marked ``rejected`` (still returned).
+        max_pixels: Refuse an image of more pixels, checked from its header before it is
+            decoded (a decompression bomb); ``None`` leaves only Pillow's own limit.
     """
 
     def __init__(
@@ -62,6 +64,7 @@ class CaptchaReader:
         batch_size: int = 64,
         num_threads: int | None = None,
         min_confidence: float = 0.0,
+        max_pixels: int | None = DEFAULT_MAX_PIXELS,
     ) -> None:
         if backend not in ("torch", "onnx"):
             raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
@@ -73,6 +76,7 @@ class CaptchaReader:
             raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence}")
         self.batch_size = batch_size
         self.min_confidence = min_confidence
+        self.max_pixels = max_pixels
         name = "crnn" if model_path is None else str(model_path)
         path = shipped_file(name, backend) if name in SHIPPED else Path(model_path)
         if not path.is_file():
@@ -95,7 +99,8 @@ class CaptchaReader:
             TypeError: ``image`` is none of the accepted kinds.
             OSError: The file cannot be read as an image.
         """
-        prepared = load_image(as_pillow_source(image), self.height, self.width, self.crop_to_text, self.normalize)
+        source = as_pillow_source(image)
+        prepared = load_image(source, self.height, self.width, self.crop_to_text, self.normalize, self.max_pixels)
         return prepared.astype(np.float32) / 255
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
@@ -232,8 +237,43 @@ def _onnx_runner(path: Path, num_threads: int | None):
     metadata = session.get_modelmeta().custom_metadata_map
     if ONNX_SPEC_KEY not in metadata:
         raise ValueError(f"{path} was not exported by captcha-ocr export (no {ONNX_SPEC_KEY} metadata)")
+    try:
+        spec = json.loads(metadata[ONNX_SPEC_KEY])
+        inputs, outputs = session.get_inputs(), session.get_outputs()
+        names = ([i.name for i in inputs], [o.name for o in outputs])
+        if names != (["images"], ["logits"]):
+            raise ValueError(f"inputs {names[0]} and outputs {names[1]}, expected ['images'] and ['logits']")
+        check_graph(spec, inputs[0].shape, outputs[0].shape)
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path}: its spec does not fit its graph ({error})") from None
 
     def run(batch: np.ndarray) -> np.ndarray:
         return session.run(["logits"], {"images": batch})[0]
 
-    return run, json.loads(metadata[ONNX_SPEC_KEY])
+    return run, spec
+
+
+def check_graph(spec: dict, input_shape: list, output_shape: list) -> None:
+    """Check that a spec describes the graph it travels with: input (B, 1, height, width) and
+    output (B, steps of its head, characters + 1). Dimensions the graph leaves symbolic pass.
+
+    Raises:
+        ValueError: Naming the first dimension that does not fit.
+    """
+    steps = spec["width"]
+    for _, stride in spec["strides"]:
+        steps = (steps - 1) // stride + 1  # a 3x3 convolution with padding 1 and this stride
+    length = spec["max_length"]
+    expected_steps = {"position": length, "ctc": steps, "joint": length + steps}
+    if spec["head"] not in expected_steps:
+        raise ValueError(f"unknown head {spec['head']!r}")
+    expected = {
+        "input channels": (input_shape[1], 1),
+        "input height": (input_shape[2], spec["height"]),
+        "input width": (input_shape[3], spec["width"]),
+        f"output steps of the {spec['head']} head": (output_shape[1], expected_steps[spec["head"]]),
+        "output classes (characters + 1)": (output_shape[2], len(spec["charset"]) + 1),
+    }
+    for what, (found, wanted) in expected.items():
+        if isinstance(found, int) and found != wanted:
+            raise ValueError(f"{what}: the graph has {found}, the spec says {wanted}")

@@ -83,12 +83,18 @@ def write_report(results: list[ImageResult], data_dir: Path, out: Path, charset:
 
 def run(args: argparse.Namespace) -> int:
     """``captcha-ocr report`` (arguments in ``captcha_ocr.cli``)."""
-    if args.checkpoint:
-        results, spec = evaluate_checkpoint(args.checkpoint, args.data_dir, args.part, args.fold)
-        charset = args.charset or spec.charset
-    else:
-        results = read_image_results(args.predictions)
-        charset = args.charset or "".join(sorted({c for r in results for c in r.label}))
+    try:
+        if args.checkpoint:
+            results, spec = evaluate_checkpoint(args.checkpoint, args.data_dir, args.part, args.fold)
+            charset = args.charset or spec.charset
+        else:
+            results = read_image_results(args.predictions)
+            charset = args.charset or "".join(sorted({c for r in results for c in r.label}))
+        if not any(r.label for r in results):
+            raise ValueError(f"{args.predictions or args.checkpoint}: no labelled images to analyse")
+    except (ValueError, OSError) as error:  # a bad model or predictions file: named, nothing written
+        print(f"captcha-ocr: cannot report: {error}", file=sys.stderr)
+        return 2
     numbers = write_report(results, args.data_dir, args.out, charset, args.k)
     print(json.dumps(numbers))
     print(f"wrote {args.out}")

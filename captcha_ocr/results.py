@@ -111,8 +111,23 @@ def write_image_results(path: Path, results: Iterable[ImageResult]) -> None:
 
 
 def read_image_results(path: str | Path) -> list[ImageResult]:
-    """Per-image results written by cross-validation, ``report`` or ``predict``."""
-    return [ImageResult.from_row(row) for row in read_rows(Path(path))]
+    """Per-image results written by cross-validation, ``report`` or ``predict``.
+
+    Raises:
+        FileNotFoundError: No file at ``path``.
+        ValueError: The file is not such a CSV (naming the columns it lacks or the bad value).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no per-image results file at {str(path)!r}")
+    rows = read_rows(path)
+    missing = [c for c in ("file", "label", "prediction", "confidence") if rows and c not in rows[0]]
+    if missing:
+        raise ValueError(f"{path} is not a per-image results CSV: no column {', '.join(missing)}")
+    try:
+        return [ImageResult.from_row(row) for row in rows]
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{path}: a row cannot be read ({error})") from None
 
 
 def mean_std(values: Sequence[float], scale: float = 1.0, digits: int = 4) -> str:

@@ -110,6 +110,7 @@ def check_lines(before: Tensor, after: Tensor, op: nn.Module) -> None:
 
 CHECKS: dict[str, Callable[[Tensor, Tensor, nn.Module], None]] = {
     "RandomAffine": check_geometry,
+    "RandomShear": check_geometry,
     "RandomPerspective": check_geometry,
     "RandomElasticTransform": check_geometry,
     "RandomStrokeWidth": check_stroke_width,

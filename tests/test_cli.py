@@ -144,7 +144,7 @@ def test_prepare_data_fails_clearly(tmp_path: Path) -> None:
     missing = CaptchaDataModule(
         data_dir=str(tmp_path / "d"), download_url=(tmp_path / "none.zip").as_uri(), download=True
     )
-    with pytest.raises(RuntimeError, match="could not download the data"):
+    with pytest.raises(OSError, match="could not download the data"):
         missing.prepare_data()
     archive = tmp_path / "few.zip"
     with zipfile.ZipFile(archive, "w") as zipped:
@@ -153,7 +153,7 @@ def test_prepare_data_fails_clearly(tmp_path: Path) -> None:
     short = CaptchaDataModule(
         data_dir=str(tmp_path / "d"), download_url=archive.as_uri(), expected_files=1040, download=True
     )
-    with pytest.raises(RuntimeError, match="held 1 images, expected 1040"):
+    with pytest.raises(OSError, match="held 1 images, expected 1040"):
         short.prepare_data()
     assert not (tmp_path / "d").exists()
 

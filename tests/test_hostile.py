@@ -4,6 +4,7 @@ stalls the server, crashes it or holds it open."""
 import base64
 import io
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -19,6 +20,7 @@ from PIL import Image
 
 from captcha_ocr.reader import CaptchaReader
 from captcha_ocr.server import ApiError, Limits, count_parts, decode_base64
+from captcha_ocr.weights import ONNX_SPEC_KEY
 
 from .helpers import ROOT, draw_captcha, write_tiny_weights
 from .test_server import free_port, png_bytes, running
@@ -163,3 +165,173 @@ def test_count_parts_reads_the_boundary_quoted_or_not() -> None:
     with pytest.raises(ApiError, match="without a boundary"):
         count_parts(body, "multipart/form-data")
     assert count_parts(b"image=abc&charsets=0123", "application/x-www-form-urlencoded") == 2
+
+
+# Model files: a spec that does not fit its graph, pickles, truncations and slim files outside `read`.
+
+
+def onnx_with_spec(source: Path, target: Path, **changes) -> Path:
+    """A copy of an exported ONNX file whose spec metadata says ``changes``."""
+    import onnx
+
+    graph = onnx.load(source)
+    entry = next(p for p in graph.metadata_props if p.key == ONNX_SPEC_KEY)
+    entry.value = json.dumps({**json.loads(entry.value), **changes})
+    onnx.save(graph, target)
+    return target
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(weights: Path, tmp_path_factory) -> Path:
+    from captcha_ocr.export import export_onnx
+
+    return export_onnx(tmp_path_factory.mktemp("onnx") / "tiny.onnx", weights)
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"charset": "0123456789"}, "output classes"),
+        ({"head": "ctc"}, "output steps of the ctc head"),
+        ({"max_length": 6}, "output steps of the position head"),
+        ({"height": 48}, "input height"),
+    ],
+)
+def test_an_onnx_spec_that_does_not_fit_its_graph_is_refused_in_one_line(
+    tiny_onnx: Path, tmp_path: Path, changes: dict, named: str
+) -> None:
+    wrong = onnx_with_spec(tiny_onnx, tmp_path / "wrong.onnx", **changes)
+    with pytest.raises(ValueError, match=named):
+        CaptchaReader(wrong, backend="onnx")
+    draw_captcha("226md").save(tmp_path / "a.png")
+    read = subprocess.run([sys.executable, "-m", "captcha_ocr.cli", "read", str(tmp_path / "a.png"), "--model",
+                           str(wrong), "--backend", "onnx"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    served = subprocess.run(serve_command("--model", str(wrong), "--port", str(free_port())),
+                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    for result in (read, served):
+        assert result.returncode == 2 and named in result.stderr and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture(scope="module")
+def bad_model_files(weights: Path, tmp_path_factory) -> dict[str, Path]:
+    import torch
+
+    folder = tmp_path_factory.mktemp("bad")
+    pickled = folder / "pickled.pt"
+    torch.save({"state_dict": {}, "hyper_parameters": {}, "payload": Path("x")}, pickled)  # a Python object
+    truncated = folder / "truncated.pt"
+    truncated.write_bytes(weights.read_bytes()[:500])
+    return {"pickled": pickled, "truncated": truncated, "slim": weights}
+
+
+@pytest.mark.parametrize("kind", ["pickled", "truncated", "slim"])
+def test_a_bad_model_file_is_one_line_in_every_command(bad_model_files: dict, kind: str, tmp_path: Path) -> None:
+    path = str(bad_model_files[kind])
+    draw_captcha("226md").save(tmp_path / "226md.png")
+    commands = [[sys.executable, "main.py", "test", "--config", str(ROOT / "configs" / "smoke.yaml"),
+                 "--data.data_dir", str(tmp_path), "--ckpt_path", path]]  # fmt: skip
+    if kind != "slim":  # export and report take a slim weights file
+        commands += [
+            [sys.executable, "-m", "captcha_ocr.cli", "export", str(tmp_path / "m.onnx"), "--checkpoint", path],
+            [sys.executable, "-m", "captcha_ocr.cli", "report", "--checkpoint", path, "--data_dir", str(tmp_path),
+             "--out", str(tmp_path / "report")],
+        ]  # fmt: skip
+    for command in commands:
+        result = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=ROOT)
+        assert result.returncode in (1, 2), result.stderr[-2000:]
+        assert "Traceback" not in result.stderr, result.stderr[-2000:]
+        assert "weights_only=False" not in result.stderr and "set to `False`" not in result.stderr
+        assert path in result.stderr
+    assert not (tmp_path / "report").exists() and not (tmp_path / "m.onnx").exists()
+
+
+def test_report_on_a_file_that_is_not_per_image_results_writes_nothing(tmp_path: Path) -> None:
+    from captcha_ocr.cli import main as cli
+
+    garbage = tmp_path / "garbage.csv"
+    garbage.write_text("a,b\n1,2\n")
+    assert (
+        cli(["report", "--predictions", str(garbage), "--data_dir", str(tmp_path), "--out", str(tmp_path / "r")]) == 2
+    )
+    assert not (tmp_path / "r").exists()
+
+
+# The reader and the CLI: bombs, special files, unwritable output, bad training options.
+
+
+def test_the_reader_refuses_an_image_over_its_pixel_limit_from_the_header(weights: Path, tmp_path: Path) -> None:
+    Image.new("L", (3000, 2000), 255).save(tmp_path / "big.png")  # 6 M pixels, a few KB of PNG
+    draw_captcha("226md").save(tmp_path / "good.png")
+    with pytest.raises(OSError, match="over the limit of 4000000"):
+        CaptchaReader(weights).read([tmp_path / "big.png"])
+    assert len(CaptchaReader(weights, max_pixels=None).read([tmp_path / "big.png"])) == 1
+    result = subprocess.run([sys.executable, "-m", "captcha_ocr.cli", "read", str(tmp_path), "--model", str(weights),
+                             "--max-pixels", "1000000"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 1 and "big.png" in result.stderr and "over the limit of 1000000" in result.stderr
+    assert result.stdout.startswith(str(tmp_path / "good.png"))
+
+
+def test_special_files_are_named_never_read(weights: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "images"
+    folder.mkdir()
+    draw_captcha("226md").save(folder / "226md.png")
+    os.mkfifo(folder / "fifo.png")
+    (folder / "dangling.png").symlink_to(folder / "nowhere.png")
+    (folder / "loop.png").symlink_to(folder / "loop.png")
+    (folder / "empty").mkdir()
+    command = [sys.executable, "-m", "captcha_ocr.cli", "read", "--model", str(weights)]
+    named = subprocess.run([*command, str(folder / "fifo.png")], capture_output=True, text=True, timeout=60)
+    assert named.returncode == 1 and "is a FIFO" in named.stderr
+    listed = subprocess.run([*command, str(folder), "--recursive"], capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and listed.stdout.startswith(str(folder / "226md.png"))
+    for name, kind in [("fifo.png", "a FIFO"), ("dangling.png", "link"), ("loop.png", "link"), ("empty", "empty")]:
+        assert any(name in line and kind in line for line in listed.stderr.splitlines()), (name, listed.stderr)
+    smoke = str(ROOT / "configs" / "smoke.yaml")
+    fit = subprocess.run([sys.executable, "main.py", "fit", "--config", smoke, "--data.data_dir", str(folder)],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT)  # fmt: skip
+    assert fit.returncode == 1 and "fifo.png: is a FIFO" in fit.stderr and "Traceback" not in fit.stderr
+
+
+def test_output_that_cannot_be_written_fails_in_one_line(weights: Path, tmp_path: Path) -> None:
+    draw_captcha("226md").save(tmp_path / "226md.png")
+    read = f"{sys.executable} -m captcha_ocr.cli read {tmp_path / '226md.png'} --model {weights}"
+    for redirect in ("> /dev/full", ">&-"):
+        result = subprocess.run(f"{read} {redirect}", shell=True, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 4 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    draw_captcha("226md").save(
+        odd / "caf\xe9-\udcff.png".encode("utf-8", "surrogateescape").decode("utf-8", "surrogateescape")
+    )
+    ascii_json = subprocess.run(f"{read.replace(str(tmp_path / '226md.png'), str(odd))} --json", shell=True,
+                                capture_output=True, timeout=60,
+                                env={**os.environ, "PYTHONIOENCODING": "ascii"})  # fmt: skip
+    record = json.loads(ascii_json.stdout)
+    assert ascii_json.returncode == 0 and record["file"].endswith("-\udcff.png")  # the name survives, escaped
+
+
+@pytest.mark.parametrize(
+    ("option", "named"),
+    [
+        (["--data.label_pattern", "("], "is not a regular expression"),
+        (["--data.label_pattern", "(?P<text>.+)"], "has no (?P<label>...) group"),
+        (["--data.charset", "auto", "--data.label_pattern", "(?P<label>[a-z]+)"], "226md.png: file name does not"),
+    ],
+)
+def test_bad_training_options_are_named(option: list[str], named: str, tmp_path: Path) -> None:
+    for label in ("226md", "2b827"):
+        draw_captcha(label).save(tmp_path / f"{label}.png")
+    result = subprocess.run([sys.executable, "main.py", "fit", "--config", str(ROOT / "configs" / "smoke.yaml"),
+                             "--data.data_dir", str(tmp_path), *option], capture_output=True, text=True,
+                            timeout=120, cwd=ROOT)  # fmt: skip
+    assert result.returncode == 1 and named in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_labels_csv_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    from captcha_ocr.data.dataset import read_labels_csv
+
+    csv_file = tmp_path / "labels.csv"
+    csv_file.write_bytes("file,label\ncafé.png,226md\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=f"{csv_file}: not UTF-8"):
+        read_labels_csv(csv_file)

@@ -13,6 +13,7 @@ from captcha_ocr.data.augment import build_augmentation
 from captcha_ocr.data.dataset import (
     DEFAULT_LABEL_PATTERN,
     CaptchaDataset,
+    check_label_pattern,
     list_files,
     read_labels_csv,
 )
@@ -124,6 +125,7 @@ class CaptchaDataModule(pl.LightningDataModule):
         stream_seed: int = 0,
     ) -> None:
         super().__init__()
+        check_label_pattern(label_pattern)
         labels = read_labels_csv(labels_csv) if labels_csv else None
         if charset == "auto":
             charset = charset_of_labels(data_dir, label_pattern, labels)

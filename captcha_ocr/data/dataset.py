@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from captcha_ocr.images import IMAGE_SUFFIXES, is_image_file, load_image
+from captcha_ocr.images import IMAGE_SUFFIXES, is_image_file, load_image, not_a_regular_file
 from captcha_ocr.tokenizer import Tokenizer
 
 # The whole stem is the label, except for an optional "_<number>" suffix that lets two images
@@ -47,6 +47,16 @@ def image_files(data_dir: str | Path) -> list[Path]:
     return [path for path in list_files(data_dir) if is_image_file(path)]
 
 
+def check_label_pattern(pattern: str) -> None:
+    """Raise ``ValueError`` unless ``pattern`` is a regular expression with a ``label`` group."""
+    try:
+        compiled = re.compile(pattern)
+    except re.error as error:
+        raise ValueError(f"label pattern {pattern!r} is not a regular expression: {error}") from None
+    if "label" not in compiled.groupindex:
+        raise ValueError(f"label pattern {pattern!r} has no (?P<label>...) group to take the label from")
+
+
 def label_from_name(path: Path, pattern: str = DEFAULT_LABEL_PATTERN) -> str:
     """The label that a file's stem spells, by ``pattern`` (a regex with a ``label`` group)."""
     match = re.fullmatch(pattern, path.stem)
@@ -62,6 +72,13 @@ def read_labels_csv(path: str | Path) -> dict[str, str]:
         ValueError: A column is missing, a row has no label, or one file has two labels; the
             message names the row.
     """
+    try:
+        return _read_labels(path)
+    except UnicodeDecodeError as error:
+        raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); save it as UTF-8") from None
+
+
+def _read_labels(path: str | Path) -> dict[str, str]:
     with Path(path).open(newline="", encoding="utf-8-sig") as file:  # -sig: a byte-order mark is no column name
         reader = csv.DictReader(file)
         if reader.fieldnames is None or not {"file", "label"} <= set(reader.fieldnames):
@@ -153,8 +170,9 @@ class CaptchaDataset(Dataset):
         pattern: str,
         labels: dict[str, str] | None,
     ) -> tuple[str, Tensor]:
-        if path.is_dir():
-            raise BadSampleError(f"{path}: is a folder, not an image file")
+        kind = not_a_regular_file(path)
+        if kind is not None:
+            raise BadSampleError(f"{path}: is {kind}, not an image file")
         if path.suffix.lower() not in IMAGE_SUFFIXES:
             raise BadSampleError(f"{path}: not an image file (suffix {path.suffix!r})")
         label = ""

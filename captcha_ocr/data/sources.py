@@ -16,7 +16,12 @@ CAPTCHA_IMAGES_V2_URL = "https://github.com/AakashKumarNain/CaptchaCracker/raw/m
 def charset_of_labels(data_dir: str, label_pattern: str, labels: dict[str, str] | None = None) -> str:
     """The sorted characters of a folder's labels: from ``labels`` if given, else from file names."""
     if labels is None:
-        texts = [label_from_name(p, label_pattern) for p in image_files(data_dir)]
+        texts = []
+        for path in image_files(data_dir):
+            try:
+                texts.append(label_from_name(path, label_pattern))
+            except ValueError as error:
+                raise ValueError(f"--data.charset auto: {path}: {error}") from None
     else:  # rows for files that are not in the folder say nothing about its alphabet
         texts = [label for name, label in labels.items() if (Path(data_dir) / name).is_file()]
     return "".join(sorted(set("".join(texts))))
@@ -26,7 +31,7 @@ def download_folder(url: str, target: Path, expected_files: int = 0) -> None:
     """Fetch a zip archive and unpack the one folder of images it holds as ``target``.
 
     Raises:
-        RuntimeError: The download failed, or the archive held no images, or not
+        OSError: The download failed, or the archive held no images, or not
             ``expected_files`` of them (then ``target`` is removed again).
     """
     with tempfile.TemporaryDirectory() as scratch:
@@ -36,19 +41,19 @@ def download_folder(url: str, target: Path, expected_files: int = 0) -> None:
             with zipfile.ZipFile(archive) as zipped:
                 zipped.extractall(Path(scratch) / "unpacked")
         except (OSError, zipfile.BadZipFile) as error:
-            raise RuntimeError(
+            raise OSError(
                 f"could not download the data from {url} ({error}); "
                 f"fetch it by hand and pass its folder as --data.data_dir"
             ) from None
         folders = [p.parent for p in (Path(scratch) / "unpacked").rglob("*") if is_image_file(p)]
         if not folders:
-            raise RuntimeError(f"the archive at {url} holds no images")
+            raise OSError(f"the archive at {url} holds no images")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(str(max(set(folders), key=folders.count)), target)
     count = len(image_files(target))
     if expected_files and count != expected_files:
         shutil.rmtree(target)
-        raise RuntimeError(
+        raise OSError(
             f"the archive at {url} held {count} images, expected {expected_files}; "
             f"removed {target}, download it by hand or pass --data.data_dir"
         )
