@@ -7,6 +7,10 @@ to a ready ``/healthz``, then drives ``POST /v1/read`` with a bounded number of 
 clients for a bounded time: single-image requests, then 64-image requests. Prints requests/s,
 images/s, p50 / p99 latency and the server's mean batch size per run, with the in-process
 reader's images/s (same model, same PNG files, batch 64) as the reference.
+
+Then "under attack": while one client sends, back to back, the two requests that used to stall
+every other client (a JSON body of 1,000,000 entries, a form of 127,000 tiny parts), another
+client's ``GET /healthz`` and single-image reads are timed, against the same without the attack.
 """
 
 import argparse
@@ -76,9 +80,58 @@ async def drive(url: str, files: list[bytes], clients: int, per_request: int, se
         "requests_per_s": len(latencies) / elapsed,
         "images_per_s": len(latencies) * per_request / elapsed,
         "p50_ms": 1000 * statistics.median(latencies),
-        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+        "p99_ms": 1000 * percentile(latencies, 0.99),
         "errors": errors,
     }
+
+
+ATTACKS = {
+    "1,000,000 JSON entries": (b'{"images": [' + b",".join([b'"a"'] * 1_000_000) + b"]}", "application/json"),
+    "127,000 form parts": (
+        b'--b\r\nContent-Disposition: form-data; name="f"\r\n\r\nA\r\n' * 127_000 + b"--b--\r\n",
+        "multipart/form-data; boundary=b",
+    ),
+}
+
+
+async def under_attack(url: str, files: list[bytes], attack: tuple[bytes, str] | None, seconds: float) -> dict:
+    """p50 / p99 of ``/healthz`` and of single-image reads by one client, while another sends
+    ``attack`` (body, content type) back to back (``None``: no attack)."""
+    deadline = time.perf_counter() + seconds
+    health: list[float] = []
+    reads: list[float] = []
+    refused = 0
+    async with httpx.AsyncClient(timeout=60) as attacker, httpx.AsyncClient(timeout=60) as client:
+
+        async def attack_loop() -> None:
+            nonlocal refused
+            while attack is not None and time.perf_counter() < deadline:
+                response = await attacker.post(f"{url}/v1/read", content=attack[0],
+                                               headers={"content-type": attack[1]})  # fmt: skip
+                refused += response.status_code == 413
+
+        async def client_loop() -> None:
+            index = 0
+            while time.perf_counter() < deadline:
+                start = time.perf_counter()
+                await client.get(f"{url}/healthz")
+                health.append(time.perf_counter() - start)
+                start = time.perf_counter()
+                await client.post(f"{url}/v1/read", files=[("files", ("c.png", files[index % len(files)]))])
+                reads.append(time.perf_counter() - start)
+                index += 1
+                await asyncio.sleep(0.01)
+
+        await asyncio.gather(attack_loop(), client_loop())
+    health.sort()
+    reads.sort()
+    return {"health_p50_ms": 1000 * statistics.median(health), "health_p99_ms": 1000 * percentile(health, 0.99),
+            "read_p50_ms": 1000 * statistics.median(reads), "read_p99_ms": 1000 * percentile(reads, 0.99),
+            "refused": refused}  # fmt: skip
+
+
+def percentile(values: list[float], share: float) -> float:
+    return values[min(len(values) - 1, int(share * len(values)))]
 
 
 def in_process_images_per_s(model: str, backend: str, files: list[bytes], seconds: float) -> float:
@@ -129,6 +182,12 @@ def main() -> None:
                 latency = f"{result['p50_ms']:.1f} | {result['p99_ms']:.1f}"
                 cells = [clients, per_request, rates, latency, f"{batch:.1f}", result["errors"]]
                 print("| " + " | ".join(map(str, cells)) + " |")
+        print("\n| under attack | attack requests refused (413) | /healthz p50 ms | /healthz p99 ms | read p50 ms "
+              "| read p99 ms |\n|---|---|---|---|---|---|")  # fmt: skip
+        for name, attack in [("none", None), *ATTACKS.items()]:
+            result = asyncio.run(under_attack(url, files, attack, args.seconds))
+            print(f"| {name} | {result['refused']} | {result['health_p50_ms']:.1f} | {result['health_p99_ms']:.1f} | "
+                  f"{result['read_p50_ms']:.1f} | {result['read_p99_ms']:.1f} |")  # fmt: skip
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from torchmetrics.functional.text import char_error_rate
+from rapidfuzz.distance import Levenshtein
 
 RUN_COLUMNS = ["config", "fold", "seed", "epochs", "train_seconds", "seconds_per_epoch", "params", "val_cer",
                "val_loss", "test_cer", "test_seq_acc", "test_char_acc", "test_loss"]  # fmt: skip
@@ -33,18 +33,23 @@ class ImageResult:
 
     @property
     def cer(self) -> float:
-        return float(char_error_rate([self.prediction], [self.label]))
+        """Character edits from the label to the reading, per label character (the CER)."""
+        return Levenshtein.distance(self.label, self.prediction) / max(len(self.label), 1)
 
     @property
     def correct(self) -> bool:
         return self.prediction == self.label
 
-    def substitutions(self) -> list[tuple[int, str, str]]:
-        """(position, true, predicted) for each position where the two differ, the shorter
-        string padded with "∅"."""
-        length = max(len(self.label), len(self.prediction))
-        true, predicted = self.label.ljust(length, "∅"), self.prediction.ljust(length, "∅")
-        return [(i, t, p) for i, (t, p) in enumerate(zip(true, predicted, strict=True)) if t != p]
+    def edits(self) -> list[tuple[int, str, str]]:
+        """The fewest character edits that turn the label into the reading, aligned as CER
+        aligns them: (label position, true, read) with "∅" for a character read but not there
+        (an insertion, at the label position it comes before) or there but not read (a
+        deletion). ``nnn2b`` read ``nn2b`` is one deletion, ``(2, "n", "∅")``."""
+        found = []
+        for tag, at, to in Levenshtein.editops(self.label, self.prediction):
+            true = "∅" if tag == "insert" else self.label[at]
+            found.append((at, true, "∅" if tag == "delete" else self.prediction[to]))
+        return found
 
     def row(self) -> dict:
         return {

@@ -13,38 +13,48 @@ from .helpers import draw_captcha
 RESULTS = [
     ImageResult("226md.png", "226md", "226md", 0.01, 0.99),
     ImageResult("ep85x.png", "ep85x", "cp85x", 2.0, 0.3),  # one substitution at the first position
-    ImageResult("nnn2b.png", "nnn2b", "nn2b", 1.5, 0.2),  # one n lost: positions 3-5 shift
+    ImageResult("nnn2b.png", "nnn2b", "nn2b", 1.5, 0.2),  # one n lost: one deletion, not three confusions
     ImageResult("bcdef.png", "bcdef", "bcdef", 0.5, 0.8),
+    ImageResult("wxy78.png", "wxy78", "wxyy78", 0.9, 0.4),  # one y read twice: one insertion
 ]
 
 
 def test_cer_and_worst_images() -> None:
-    assert [r.cer for r in RESULTS] == pytest.approx([0, 0.2, 0.2, 0])
+    assert [r.cer for r in RESULTS] == pytest.approx([0, 0.2, 0.2, 0, 0.2])
     assert [r.file for r in analysis.worst(RESULTS, 2, by="loss")] == ["ep85x.png", "nnn2b.png"]
-    assert [r.file for r in analysis.worst(RESULTS, 3, by="cer")] == ["ep85x.png", "nnn2b.png", "bcdef.png"]
+    assert [r.file for r in analysis.worst(RESULTS, 3, by="cer")] == ["ep85x.png", "nnn2b.png", "wxy78.png"]
 
 
-def test_confusions_by_position() -> None:
-    # nnn2b vs nn2b: third position n->2, fourth 2->b, fifth b->∅ (missing)
-    assert analysis.confusions(RESULTS) == {("e", "c"): 1, ("n", "2"): 1, ("2", "b"): 1, ("b", "∅"): 1}
+def test_edits_are_aligned_as_cer_counts_them() -> None:
+    assert RESULTS[1].edits() == [(0, "e", "c")]
+    assert RESULTS[2].edits() == [(2, "n", "∅")]  # the lost n; "2b" after it is read right
+    assert RESULTS[4].edits() == [(3, "∅", "y")]  # an extra y before label position 3
+    assert ImageResult("a", "abc", "xbcd", 0, 0).edits() == [(0, "a", "x"), (3, "∅", "d")]
+
+
+def test_confusions_and_the_matrix_count_each_edit_once() -> None:
+    assert analysis.confusions(RESULTS) == {("e", "c"): 1, ("n", "∅"): 1, ("∅", "y"): 1}
     matrix = analysis.confusion_matrix(RESULTS, "2345678bcdefgmnpwxy")
-    assert matrix.sum() == 20  # every position of every image
-    assert np.trace(matrix) == 16
+    assert matrix.sum() == 25 - 2 + 3  # 25 label characters, 2 of them edited, 3 edits
+    assert np.trace(matrix) == 23  # every character read right, and none of the edits
+    n, missing, y = 14, 19, 18  # row / column indices: "n", "∅", "y"
+    assert (matrix[n, missing], matrix[missing, y]) == (1, 1)
 
 
 def test_error_rates_by_position_and_character() -> None:
-    assert analysis.error_rate_by_position(RESULTS) == pytest.approx({0: 0.25, 1: 0, 2: 0.25, 3: 0.25, 4: 0.25})
+    # ep85x wrong at 0, nnn2b loses position 2; the insertion in wxy78 is no label character's error
+    assert analysis.error_rate_by_position(RESULTS) == pytest.approx({0: 0.2, 1: 0, 2: 0.2, 3: 0, 4: 0})
     by_character = analysis.error_rate_by_character(RESULTS)
     assert by_character["e"] == pytest.approx(1 / 2)  # wrong in ep85x, right in bcdef
-    assert by_character["n"] == pytest.approx(1 / 3)  # three n in nnn2b, the third is wrong
-    assert by_character["6"] == 0
+    assert by_character["n"] == pytest.approx(1 / 3)  # three n in nnn2b, one lost
+    assert by_character["y"] == 0 and by_character["6"] == 0
 
 
-def test_summary_counts() -> None:
+def test_summary_wrong_characters_are_the_cer_numerator() -> None:
     numbers = analysis.summary(RESULTS)
-    assert numbers["cer"] == pytest.approx(2 / 20)
-    assert numbers["seq_acc"] == 0.5
-    assert (numbers["wrong_images"], numbers["wrong_characters"]) == (2, 4)
+    assert numbers["cer"] == pytest.approx(3 / 25)
+    assert numbers["seq_acc"] == 0.4
+    assert (numbers["wrong_images"], numbers["wrong_characters"]) == (3, 3)
 
 
 def test_report_writes_tables_and_figures(tmp_path: Path) -> None:
@@ -60,11 +70,11 @@ def test_report_writes_tables_and_figures(tmp_path: Path) -> None:
             writer.writerow({"config": "c", "fold": 0, "seed": 0, "file": r.file, "label": r.label,
                              "prediction": r.prediction, "confidence": r.confidence, "loss": r.loss})  # fmt: skip
     numbers = write_report(read_image_results(oof), images, tmp_path / "report", "2345678bcdefgmnpwxy", k=3)
-    assert numbers["wrong_images"] == 2
+    assert numbers["wrong_images"] == 3
     written = {p.name for p in (tmp_path / "report").iterdir()}
     assert {"worst_by_loss.png", "confusion_matrix.png", "error_rates.png", "confusions.csv"} <= written
     with (tmp_path / "report" / "worst_by_loss.csv").open() as file:
-        assert [row["file"] for row in csv.DictReader(file)] == ["ep85x.png", "nnn2b.png", "bcdef.png"]
+        assert [row["file"] for row in csv.DictReader(file)] == ["ep85x.png", "nnn2b.png", "wxy78.png"]
 
 
 def test_report_from_a_checkpoint_evaluates_one_part(make_folder, tmp_path: Path) -> None:
