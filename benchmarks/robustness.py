@@ -9,8 +9,10 @@ Every test image of the fold is changed by each perturbation of ``captcha_ocr.pe
 each strength (mild / moderate / strong), saved as a PNG file in memory and read back, as a
 user's file would be. Each model reads every version; so does ddddocr, when it is installed, with
 its output restricted to the labels' alphabet. A model is scored on the test part of the fold it
-was trained for (``--fold``), which it never saw. The perturbations come in two groups
-(``perturbations.DESIGN`` and ``perturbations.HELD_OUT``), reported apart.
+was trained for (``--fold``), which it never saw; ``--part val`` scores it on that fold's
+validation part instead, so that a choice between variants leaves the test parts alone. The
+perturbations come in two groups (``perturbations.DESIGN`` and ``perturbations.HELD_OUT``),
+reported apart.
 
 Each run (model, fold, seed) appends, and is skipped when already recorded:
 
@@ -175,7 +177,7 @@ def measure(args: argparse.Namespace) -> None:
     from captcha_ocr.data.dataset import image_files
     from captcha_ocr.data.split import fold_test_files
 
-    files = fold_test_files(image_files(args.data_dir), fold=args.fold)
+    files = fold_test_files(image_files(args.data_dir), fold=args.fold, part=args.part)
     labels = [f.stem.split("_")[0] for f in files]
     recorded = {tuple(r[k] for k in RUN_KEY) for r in read_csv(args.out / "robustness_runs.csv")}
     readers = []
@@ -371,6 +373,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cv", action="append", help="a cross-validated config: its fold-K models of --seeds")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the --cv models (default: 0)")
     parser.add_argument("--fold", type=int, default=0, help="score on this fold's test images (default: 0)")
+    parser.add_argument("--part", choices=("test", "val"), default="test",
+                        help="the fold's test part (default), or its validation part to choose variants on")  # fmt: skip
     parser.add_argument("--logs", type=Path, default=Path("lightning_logs"), help="where cross-validation logged")
     parser.add_argument("--backend", choices=("torch", "onnx"), default="onnx",
                         help="for shipped names; a file's suffix decides otherwise")  # fmt: skip

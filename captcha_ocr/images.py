@@ -94,16 +94,15 @@ def _max_filter(values: np.ndarray, size: int) -> np.ndarray:
     """Grey-scale dilation of a 2-D array by a ``size`` x ``size`` square, edges repeated: per
     axis, the maximum over windows of 2, 4, 8, ... is built by doubling, then the rest added."""
     half = size // 2
-    for axis in (0, 1):
-        n = values.shape[axis]
-        padded = np.pad(values, [(half, size - 1 - half) if a == axis else (0, 0) for a in (0, 1)], mode="edge")
-        window, covered = padded, 1  # window[i] = max(padded[i : i + covered])
+    for _ in range(2):  # rows, then (transposed) columns
+        n = values.shape[1]
+        window = np.pad(values, ((0, 0), (half, size - 1 - half)), mode="edge")
+        covered = 1  # window[:, i] = the maximum of the padded row over [i, i + covered)
         while 2 * covered <= size:
-            length = window.shape[axis] - covered
-            window = np.maximum(window.take(range(length), axis), window.take(range(covered, covered + length), axis))
+            window = np.maximum(window[:, :-covered], window[:, covered:])
             covered *= 2
         # the window of `size` = the first `covered` values and the last `covered` values of it
-        values = np.maximum(window.take(range(n), axis), window.take(range(size - covered, size - covered + n), axis))
+        values = np.maximum(window[:, :n], window[:, size - covered : size - covered + n]).T
     return values
 
 

@@ -224,3 +224,18 @@ def test_read_command_into_a_closed_pipe_ends_quietly(tiny_weights: Path, tmp_pa
     result = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
     assert result.stdout.count("\n") == 1
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_shipped_model_reads_light_on_dark_and_shaded_copies_as_the_originals(real_data: Path, backend: str) -> None:
+    from PIL import ImageOps
+
+    from .test_preprocessing import shaded
+
+    files = fold0_test_images(real_data)[:24]
+    originals = [Image.open(f).convert("RGB") for f in files]
+    reader = CaptchaReader(backend=backend)
+    expected = [r.text for r in reader.read(originals)]
+    assert sum(text == f.stem for text, f in zip(expected, files, strict=True)) >= 23
+    for change in (ImageOps.invert, shaded, lambda image: ImageOps.invert(shaded(image))):
+        assert [r.text for r in reader.read([change(image) for image in originals])] == expected

@@ -14,10 +14,11 @@ class Split:
     test: list[int]
 
 
-def fold_test_files(files: list, fold: int = 0) -> list:
-    """The test part of ``fold`` among sorted ``files``, as the data module computes it with its
-    default split (what the benchmarks and tests read a fold's unseen images from)."""
-    return [files[i] for i in fold_split(len(files), fold=fold).test]
+def fold_test_files(files: list, fold: int = 0, part: str = "test") -> list:
+    """The test part (or ``part``: "val", "train") of ``fold`` among sorted ``files``, as the data
+    module computes it with its default split (what the benchmarks and tests read a fold's unseen
+    images from)."""
+    return [files[i] for i in getattr(fold_split(len(files), fold=fold), part)]
 
 
 def subsample(indices: list[int], size: int | None, seed: int = 0) -> list[int]:
