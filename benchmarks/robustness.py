@@ -374,7 +374,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the --cv models (default: 0)")
     parser.add_argument("--fold", type=int, default=0, help="score on this fold's test images (default: 0)")
     parser.add_argument("--part", choices=("test", "val"), default="test",
-                        help="the fold's test part (default), or its validation part to choose variants on")  # fmt: skip
+                        help="the fold's test part (default), or its validation part to choose on")  # fmt: skip
     parser.add_argument("--logs", type=Path, default=Path("lightning_logs"), help="where cross-validation logged")
     parser.add_argument("--backend", choices=("torch", "onnx"), default="onnx",
                         help="for shipped names; a file's suffix decides otherwise")  # fmt: skip
