@@ -10,6 +10,7 @@ restricted to the data set's alphabet. Prints one Markdown table row per measure
 """
 
 import argparse
+import importlib.metadata
 import json
 import os
 import platform
@@ -79,7 +80,8 @@ def measure_ddddocr(files: list[Path], charset: str) -> list[dict]:
     seconds = timed(read_all, repeats=1)
     speed = {"images_per_s": len(files) / seconds, "ms_per_image": 1000 * seconds / len(files)}
     quality = accuracy(texts, [f.stem for f in files])
-    return [{"model": "ddddocr 1.6.1", "backend": "ddddocr", "batch": 1, "decode": "yes", **speed, **quality}]
+    name = f"ddddocr {importlib.metadata.version('ddddocr')}"
+    return [{"model": name, "backend": "ddddocr", "batch": 1, "decode": "yes", **speed, **quality}]
 
 
 def child(args: argparse.Namespace) -> None:

@@ -14,6 +14,7 @@ JSON with a fitting status code.
 import asyncio
 import base64
 import binascii
+import importlib.metadata
 import io
 import json
 import re
@@ -260,7 +261,7 @@ def create_app(
     app = FastAPI(
         title="captcha_ocr",
         summary="Read text captchas with a residual CNN + BiLSTM trained from scratch.",
-        version="1",
+        version=importlib.metadata.version("captcha_ocr"),
         lifespan=lifespan,
     )
     app.state.batcher = batcher

@@ -1,4 +1,4 @@
-"""The models shipped with the package: the fold-0 models of two cross-validated configs.
+"""The models shipped with the package: the fold-0 models of three cross-validated configs.
 
 - ``crnn``: ``configs/crnn.yaml``, the most accurate (the default).
 - ``fast``: the same with ``configs/ablations/small.yaml``: a quarter of the convolution width.
