@@ -230,6 +230,8 @@ def load_image(
         grey = to_grey(ImageOps.exif_transpose(source))
     else:
         kind = not_a_regular_file(Path(source))
+        if kind == "missing":
+            raise FileNotFoundError(f"no file at {source}")
         if kind is not None:
             raise OSError(f"{source} is {kind}, not an image file")
         with Image.open(source) as opened:

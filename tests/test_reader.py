@@ -78,7 +78,7 @@ def test_load_errors_are_clear(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no model file"):
         CaptchaReader(tmp_path / "none.pt")
     (tmp_path / "junk.pt").write_bytes(b"junk")
-    with pytest.raises(ValueError, match="not a captcha_ocr checkpoint"):
+    with pytest.raises(ValueError, match="junk.pt is not a readable torch file"):
         load_model(tmp_path / "junk.pt")
     with pytest.raises(ValueError, match="backend"):
         CaptchaReader(tmp_path / "junk.pt", backend="tf")
@@ -181,7 +181,7 @@ def test_a_model_file_cannot_run_code(tmp_path: Path) -> None:
     evil = tmp_path / "evil.pt"
     with evil.open("wb") as file:
         pickle.dump({"hyper_parameters": Payload(), "state_dict": {}}, file)
-    with pytest.raises(ValueError, match="not a captcha_ocr checkpoint"):
+    with pytest.raises(ValueError, match="holds Python objects besides tensors; refused"):
         CaptchaReader(evil)
     assert not marker.exists()
     assert cli(["read", str(evil), "--model", str(evil)]) == 2
@@ -197,7 +197,7 @@ def test_read_command_options_and_streams(tiny_weights: Path, tiny_onnx: Path, t
     captured = capsys.readouterr()
     assert captured.out.strip().split("\t")[0] == str(folder / "tab\\there.png")  # the tab is escaped
     assert captured.out.strip().endswith("\trejected")
-    assert "skipped 1 subfolder" in captured.err
+    assert f"skipped {folder / 'sub'} (a subfolder: --recursive reads it)" in captured.err
     assert cli(["read", str(folder), "--model", str(tiny_weights), "--recursive", "--json"]) == 0
     assert len(capsys.readouterr().out.strip().split("\n")) == 2
     empty = tmp_path / "empty"
