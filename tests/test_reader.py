@@ -78,7 +78,7 @@ def test_load_errors_are_clear(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no model file"):
         CaptchaReader(tmp_path / "none.pt")
     (tmp_path / "junk.pt").write_bytes(b"junk")
-    with pytest.raises(ValueError, match="junk.pt is not a readable torch file"):
+    with pytest.raises(ValueError, match=r"junk\.pt is not a readable torch file"):
         load_model(tmp_path / "junk.pt")
     with pytest.raises(ValueError, match="backend"):
         CaptchaReader(tmp_path / "junk.pt", backend="tf")
