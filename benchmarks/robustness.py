@@ -163,7 +163,9 @@ def append_csv(path: Path, rows: list[dict]) -> None:
     if not rows:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    columns = list(rows[0]) if not path.is_file() else next(csv.reader(path.open()))
+    columns = (
+        list(dict.fromkeys(k for row in rows for k in row)) if not path.is_file() else next(csv.reader(path.open()))
+    )
     new = not path.is_file()
     with path.open("a", newline="") as file:
         writer = csv.DictWriter(file, columns, restval="")
