@@ -1,7 +1,7 @@
 """The ``captcha-ocr`` command.
 
 captcha-ocr read PATH... [--json] [--backend torch|onnx] [--model FILE]
-captcha-ocr serve [--host 127.0.0.1] [--port 8000] [--model crnn|fast|ctc|FILE] [--backend onnx|torch]
+captcha-ocr serve [--host 127.0.0.1] [--port 8000] [--model crnn|fast|FILE] [--backend onnx|torch]
 captcha-ocr export model.onnx [--checkpoint FILE]
 captcha-ocr cv --config configs/crnn.yaml --data_dir DIR [--folds ..] [--seeds ..] [--model.x=..]
 captcha-ocr report --predictions results/crnn_oof.csv --data_dir DIR --out reports/crnn
@@ -178,8 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reading.add_argument(
         "--model",
-        help="checkpoint (.ckpt/.pt), .onnx file, or a shipped model: crnn (default), fast (smaller), "
-        "ctc (most robust to cropped, rotated, blurred or low-resolution images)",
+        help="checkpoint (.ckpt/.pt), .onnx file, or a shipped model: crnn (default), fast (a quarter of "
+        "the width, faster)",
     )
     reading.add_argument("--batch-size", type=positive_int, default=64, help="images per forward pass (default 64)")
     reading.add_argument("--threads", type=positive_int, help="CPU threads (default: the backend's choice)")
@@ -206,9 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serving.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     serving.add_argument("--port", type=port_number, default=8000, help="default 8000")
-    serving.add_argument(
-        "--model", help="checkpoint (.ckpt/.pt), .onnx file, or a shipped model: crnn (default), fast, ctc"
-    )
+    serving.add_argument("--model", help="checkpoint (.ckpt/.pt), .onnx file, or a shipped model: crnn (default), fast")
     serving.add_argument("--backend", choices=("torch", "onnx"), default="onnx", help="default onnx (no torch loaded)")
     serving.add_argument("--threads", type=positive_int, help="CPU threads of the model")
     serving.add_argument("--min-confidence", type=probability, default=0.0, help="mark readings below this rejected")

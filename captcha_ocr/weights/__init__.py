@@ -1,15 +1,14 @@
-"""The models shipped with the package: the fold-0 models of three cross-validated configs.
+"""The models shipped with the package: the fold-0, seed-0 models of two cross-validated configs,
+each trained on fold 0's training part only.
 
-- ``crnn``: ``configs/crnn.yaml``, the most accurate (the default).
+- ``crnn``: ``configs/crnn.yaml``, the joint head (the default).
 - ``fast``: the same with ``configs/ablations/small.yaml``: a quarter of the convolution width.
-- ``ctc``: the same with ``configs/ablations/ctc.yaml``: the CTC head; the most robust to
-  perturbed images (crops, rotation, blur, low resolution), as accurate on the clean files.
 """
 
 from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).parent
-SHIPPED = ("crnn", "fast", "ctc")
+SHIPPED = ("crnn", "fast")
 ONNX_SPEC_KEY = "captcha_ocr.spec"  # ONNX metadata entry holding the ModelSpec as JSON
 
 
