@@ -31,6 +31,7 @@ from PIL import Image, UnidentifiedImageError
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from captcha_ocr.images import DEFAULT_MAX_PIXELS, check_pixels
 from captcha_ocr.reader import CaptchaReader, Reading
 
 
@@ -49,7 +50,7 @@ class Limits:
     """
 
     max_body_bytes: int = 8 * 1024 * 1024
-    max_pixels: int = 4_000_000
+    max_pixels: int = DEFAULT_MAX_PIXELS
     max_images: int = 64
     timeout_seconds: float = 10.0
     max_request_pixels: int = 16_000_000
@@ -196,9 +197,10 @@ def open_image(content: bytes, limits: Limits) -> Image.Image:
         raise ApiError(415, "not an image file (no image format Pillow reads)") from None
     except Exception as error:
         raise ApiError(415, f"not an image file ({type(error).__name__})") from None
-    width, height = image.size
-    if width * height > limits.max_pixels:
-        raise ApiError(413, f"image of {width} x {height} pixels, over the limit of {limits.max_pixels}")
+    try:
+        check_pixels(image, limits.max_pixels)
+    except OSError as error:
+        raise ApiError(413, str(error)) from None
     return image
 
 
