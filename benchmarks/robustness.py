@@ -314,8 +314,8 @@ def plot_accuracy(summary: list[dict], target: Path) -> None:
         axis.set_ylabel("whole-captcha %")
         axis.set_title(f"{group} families, {strength} strength (mean ± std over runs)", fontsize=10)
         axis.grid(axis="y", alpha=0.3)
-    axes[0].legend(fontsize=8, loc="lower left", ncol=len(models))
-    figure.tight_layout()
+    figure.legend(*axes[0].get_legend_handles_labels(), loc="upper center", ncol=len(models), fontsize=9)
+    figure.tight_layout(rect=(0, 0, 1, 0.97))
     figure.savefig(target, dpi=70)
     plt.close(figure)
 
