@@ -124,7 +124,7 @@ def test_shipped_model_reads_its_test_fold(real_data: Path) -> None:
     readings = CaptchaReader().read(files)
     wrong = [(f.stem, r.text) for f, r in zip(files, readings, strict=True) if f.stem != r.text]
     assert len(files) == 208
-    assert len(wrong) <= 3, wrong  # results/crnn_cv.csv, fold 0 seed 0: three wrong characters
+    assert len(wrong) <= 2, wrong  # results/crnn_cv.csv, fold 0 seed 0: two wrong characters
 
 
 def test_shipped_onnx_matches_shipped_torch_on_real_images(real_data: Path) -> None:
