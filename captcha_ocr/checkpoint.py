@@ -24,9 +24,11 @@ def read_checkpoint(path: str | Path) -> dict:
         raise FileNotFoundError(f"no model file at {str(path)!r}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        reason = "holds Python objects besides tensors; refused, as loading them could run code"
-        raise ValueError(f"{path} {reason}") from None
+    except pickle.UnpicklingError:  # torch's weights-only unpickler refused it
+        reason = (
+            "not a torch file, or one holding Python objects besides tensors (refused: loading those could run code)"
+        )
+        raise ValueError(f"{path} cannot be loaded safely: {reason}") from None
     except Exception as error:  # torch raises RuntimeError and others for truncated or foreign files
         reason = str(error).strip().split(". ")[0] or type(error).__name__
         raise ValueError(f"{path} is not a readable torch file ({reason})") from None
