@@ -27,7 +27,6 @@ the Markdown tables of the README.
 """
 
 import argparse
-import csv
 import io
 import os
 import statistics
@@ -40,6 +39,7 @@ import numpy as np
 from PIL import Image
 
 from captcha_ocr.perturbations import DESIGN, HELD_OUT, PERTURBATIONS, STRENGTHS, Perturbation
+from captcha_ocr.results import append_rows, read_rows, write_rows
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "captcha_images_v2"
 CONFIDENT = 0.9  # a wrong reading above this confidence is a confident mistake
@@ -151,27 +151,9 @@ def confidence_rows(correct: np.ndarray, confidence: np.ndarray) -> list[dict]:
     return rows
 
 
-def read_csv(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with path.open(newline="") as file:
-        return list(csv.DictReader(file))
-
-
 def append_csv(path: Path, rows: list[dict]) -> None:
-    """Append rows, writing the header of the first row when the file is new."""
-    if not rows:
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    columns = (
-        list(dict.fromkeys(k for row in rows for k in row)) if not path.is_file() else next(csv.reader(path.open()))
-    )
-    new = not path.is_file()
-    with path.open("a", newline="") as file:
-        writer = csv.DictWriter(file, columns, restval="")
-        if new:
-            writer.writeheader()
-        writer.writerows(rows)
+    """Append rows (their keys, in order of appearance, are the columns of a new file)."""
+    append_rows(path, list(dict.fromkeys(k for row in rows for k in row)), rows)
 
 
 def measure(args: argparse.Namespace) -> None:
@@ -181,7 +163,7 @@ def measure(args: argparse.Namespace) -> None:
 
     files = fold_test_files(image_files(args.data_dir), fold=args.fold, part=args.part)
     labels = [f.stem.split("_")[0] for f in files]
-    recorded = {tuple(r[k] for k in RUN_KEY) for r in read_csv(args.out / "robustness_runs.csv")}
+    recorded = {tuple(r[k] for k in RUN_KEY) for r in read_rows(args.out / "robustness_runs.csv")}
     readers = []
     for model, name, seed in model_files(args):
         if (name, str(args.fold), seed) in recorded:
@@ -347,15 +329,12 @@ def plot_coverage(rows: list[dict], target: Path) -> None:
 
 
 def write_summary(args: argparse.Namespace) -> None:
-    runs = read_csv(args.out / "robustness_runs.csv")
+    runs = read_rows(args.out / "robustness_runs.csv")
     if not runs:
         sys.exit(f"robustness: no runs recorded in {args.out / 'robustness_runs.csv'}")
     summary = summarise(runs)
-    with (args.out / "robustness_summary.csv").open("w", newline="") as file:
-        writer = csv.DictWriter(file, list(summary[0]))
-        writer.writeheader()
-        writer.writerows(summary)
-    confidence = read_csv(args.out / "robustness_confidence.csv")
+    write_rows(args.out / "robustness_summary.csv", list(summary[0]), summary)
+    confidence = read_rows(args.out / "robustness_confidence.csv")
     args.plots.mkdir(parents=True, exist_ok=True)
     plot_accuracy(summary, args.plots / "robustness.png")
     if confidence:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from captcha_ocr.data.augment import OnGrey, OnInverted, RandomStrokeWidth
+from captcha_ocr.data.augment import Around, RandomStrokeWidth
 from captcha_ocr.lightning_cli import CaptchaCLI
 
 from .helpers import ROOT
@@ -132,7 +132,7 @@ CHECKS: dict[str, Callable[[Tensor, Tensor, nn.Module], None]] = {
 
 def inner(op: nn.Module) -> nn.Module:
     """The augmentation itself, out of its wrapper."""
-    return op.augmentation if isinstance(op, (OnGrey, OnInverted)) else op
+    return op.augmentation if isinstance(op, Around) else op
 
 
 def policy() -> list[nn.Module]:

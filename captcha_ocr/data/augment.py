@@ -116,34 +116,31 @@ class RandomStrokeWidth(nn.Module):
         return torch.where(draw < self.probability, changed, images)
 
 
-class OnGrey(nn.Module):
-    """Run a Kornia augmentation that takes RGB batches (``RandomJPEG``) on grey ones: the grey
-    channel is repeated into three and the result averaged back.
+class Around(nn.Module):
+    """An augmentation run on a transformed batch (``OnGrey``, ``OnInverted``): the wrapped
+    module keeps its own probability per image.
 
     Args:
-        augmentation: The RGB augmentation, with its own probability per image.
+        augmentation: The augmentation to run.
     """
 
     def __init__(self, augmentation: nn.Module) -> None:
         super().__init__()
         self.augmentation = augmentation
+
+
+class OnGrey(Around):
+    """Run a Kornia augmentation that takes RGB batches (``RandomJPEG``) on grey ones: the grey
+    channel is repeated into three and the result averaged back."""
 
     def forward(self, images: Tensor) -> Tensor:
         rgb = images.clamp(0, 1).expand(-1, 3, -1, -1)  # (B, 3, H, W)
         return self.augmentation(rgb).mean(dim=1, keepdim=True)  # (B, 1, H, W)
 
 
-class OnInverted(nn.Module):
+class OnInverted(Around):
     """Run a geometric augmentation on the inverted batch and invert back, so that where it
-    fills in beyond the image (Kornia's perspective fills with black) it fills with the page.
-
-    Args:
-        augmentation: The geometric augmentation, with its own probability per image.
-    """
-
-    def __init__(self, augmentation: nn.Module) -> None:
-        super().__init__()
-        self.augmentation = augmentation
+    fills in beyond the image (Kornia's perspective fills with black) it fills with the page."""
 
     def forward(self, images: Tensor) -> Tensor:
         return 1 - self.augmentation(1 - images)
