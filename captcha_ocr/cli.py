@@ -77,6 +77,10 @@ def format_reading(path: Path, reading: Reading, as_json: bool, with_status: boo
 def read(args: argparse.Namespace) -> int:
     from captcha_ocr.reader import CaptchaReader
 
+    if sys.stdout is None:  # started with stdout closed (`>&-`): every reading would be lost
+        print("captcha-ocr: standard output is closed: nowhere to write the readings", file=sys.stderr)
+        return OUTPUT_FAILED
+
     try:
         reader = CaptchaReader(args.model, args.backend, args.batch_size, args.threads, args.min_confidence,
                                args.max_pixels)  # fmt: skip
@@ -305,15 +309,13 @@ OUTPUT_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if sys.stdout is None:  # started with stdout closed (`>&-`): every reading would be lost
-        print("captcha-ocr: standard output is closed: nowhere to write the output", file=sys.stderr)
-        return OUTPUT_FAILED
     for stream in (sys.stdout, sys.stderr):  # a file name the terminal cannot encode is escaped, not fatal
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="backslashreplace")
     try:
         code = _dispatch(argv)
-        sys.stdout.flush()
+        if sys.stdout is not None:
+            sys.stdout.flush()
         return code
     except BrokenPipeError:  # `captcha-ocr read DIR | head -1`: the reader of the output left
         _discard_stdout()
