@@ -2,10 +2,19 @@
 reader runs without torch. ``heads.py`` pairs every head with its decoder here."""
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 
 import numpy as np
 
 from captcha_ocr.tokenizer import Tokenizer
+
+
+def strided_length(size: int, strides: Iterable[int]) -> int:
+    """The length of an axis after 3x3 convolutions with padding 1 and these strides: the rows
+    of the network's last feature map, or the CTC head's time steps (from the width)."""
+    for stride in strides:
+        size = (size - 1) // stride + 1
+    return size
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

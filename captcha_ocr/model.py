@@ -6,6 +6,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from captcha_ocr.decoding import strided_length
 from captcha_ocr.heads import HEADS, JointHead
 from captcha_ocr.tokenizer import Tokenizer
 
@@ -113,9 +114,7 @@ class CaptchaNet(nn.Module):
             in_channels = out_channels
         self.cnn = nn.Sequential(*stages)
         self.dropout = nn.Dropout(dropout)
-        rows = spec.height
-        for stride in strides:
-            rows = (rows - 1) // stride[0] + 1  # a 3x3 convolution with padding 1 and this stride
+        rows = strided_length(spec.height, (stride[0] for stride in strides))  # of the last feature map
         self.rnn = nn.LSTM(
             in_channels * rows if spec.flatten_height else in_channels,
             spec.lstm_hidden,
