@@ -2,7 +2,7 @@
 reader runs without torch. ``heads.py`` pairs every head with its decoder here."""
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -15,6 +15,15 @@ def strided_length(size: int, strides: Iterable[int]) -> int:
     for stride in strides:
         size = (size - 1) // stride + 1
     return size
+
+
+def feature_map_size(spec: Mapping) -> tuple[int, int]:
+    """(rows, columns) of the network's last feature map for a spec (``ModelSpec.to_dict()`` or an
+    ONNX file's): the input size after the stem's stride and each stage's. The columns are the CTC
+    head's time steps."""
+    strides = [tuple(spec.get("stem_stride", (1, 1))), *(tuple(stride) for stride in spec["strides"])]
+    rows = strided_length(spec["height"], (stride[0] for stride in strides))
+    return rows, strided_length(spec["width"], (stride[1] for stride in strides))
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

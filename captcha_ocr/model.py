@@ -6,7 +6,7 @@ from dataclasses import MISSING, asdict, dataclass, fields
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from captcha_ocr.decoding import strided_length
+from captcha_ocr.decoding import feature_map_size
 from captcha_ocr.heads import HEADS, JointHead
 from captcha_ocr.tokenizer import Tokenizer
 
@@ -61,12 +61,15 @@ class ModelSpec:
     flatten_height: bool = False
     normalize: bool = False  # checkpoints from before page normalisation did not normalise
     ctc_weight: float = 0.5  # the joint head's weight of its CTC loss
+    stem_stride: tuple[int, int] = (1, 1)  # older networks kept the stem at full resolution
 
     @classmethod
     def from_hparams(cls, hparams: dict) -> "ModelSpec":
         values = {f.name: hparams[f.name] for f in fields(cls) if f.name in hparams or f.default is MISSING}
         values["channels"] = tuple(values["channels"])
         values["strides"] = tuple(tuple(s) for s in values["strides"])
+        if "stem_stride" in values:
+            values["stem_stride"] = tuple(values["stem_stride"])
         return cls(**values)
 
     def to_dict(self) -> dict:
@@ -83,8 +86,9 @@ class ModelSpec:
 class CaptchaNet(nn.Module):
     """Residual CNN + BiLSTM captcha reader, built from a ``ModelSpec``.
 
-    A stem convolution and residual stages (``channels``, the first block of each with its
-    (height, width) ``strides``; ``blocks_per_stage`` blocks) turn the image into a feature map;
+    A stem convolution (``stem_stride``) and residual stages (``channels``, the first block of
+    each with its (height, width) ``strides``; ``blocks_per_stage`` blocks) turn the image into a
+    feature map;
     each of its columns becomes one step of a sequence (the mean over its rows, or with
     ``flatten_height`` all its rows side by side), read by a BiLSTM (``lstm_hidden`` per
     direction, ``lstm_layers``) and turned into characters by the ``head`` (``heads.HEADS``).
@@ -103,7 +107,7 @@ class CaptchaNet(nn.Module):
             raise ValueError(f"unknown head {spec.head!r}; known: {', '.join(HEADS)}")
         self.flatten_height = spec.flatten_height
         self.stem = nn.Sequential(
-            nn.Conv2d(1, channels[0], 3, 1, 1, bias=False), nn.BatchNorm2d(channels[0]), nn.ReLU()
+            nn.Conv2d(1, channels[0], 3, spec.stem_stride, 1, bias=False), nn.BatchNorm2d(channels[0]), nn.ReLU()
         )
         stages = []
         in_channels = channels[0]
@@ -114,7 +118,7 @@ class CaptchaNet(nn.Module):
             in_channels = out_channels
         self.cnn = nn.Sequential(*stages)
         self.dropout = nn.Dropout(dropout)
-        rows = strided_length(spec.height, (stride[0] for stride in strides))  # of the last feature map
+        rows, _ = feature_map_size(spec.to_dict())  # of the last feature map
         self.rnn = nn.LSTM(
             in_channels * rows if spec.flatten_height else in_channels,
             spec.lstm_hidden,

@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from captcha_ocr.decoding import decoder_for, strided_length
+from captcha_ocr.decoding import decoder_for, feature_map_size
 from captcha_ocr.images import DEFAULT_MAX_PIXELS, load_image
 from captcha_ocr.tokenizer import Tokenizer
 from captcha_ocr.weights import ONNX_SPEC_KEY, SHIPPED, shipped_file
@@ -262,7 +262,7 @@ def check_graph(spec: dict, input_shape: list, output_shape: list) -> None:
     Raises:
         ValueError: Naming the first dimension that does not fit.
     """
-    steps = strided_length(spec["width"], (stride for _, stride in spec["strides"]))
+    _, steps = feature_map_size(spec)
     length = spec["max_length"]
     expected_steps = {"position": length, "ctc": steps, "joint": length + steps}
     if spec["head"] not in expected_steps:

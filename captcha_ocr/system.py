@@ -70,6 +70,8 @@ class CaptchaSystem(pl.LightningModule):
             one backbone; the position head reads).
         ctc_weight: The joint head's weight of the CTC loss beside the position loss.
         channels: Output channels of each residual stage.
+        stem_stride: (height, width) stride of the stem convolution: (2, 2) spares the network
+            every full-resolution feature map, the costliest part of training and reading.
         strides: (height, width) stride of each stage.
         blocks_per_stage: Residual blocks per stage.
         lstm_hidden: Hidden size of each LSTM direction.
@@ -94,6 +96,7 @@ class CaptchaSystem(pl.LightningModule):
         head: Head = "position",
         ctc_weight: float = 0.5,
         channels: Sequence[int] = (32, 64, 128),
+        stem_stride: tuple[int, int] = (1, 1),
         strides: Sequence[tuple[int, int]] = ((2, 2), (2, 2), (2, 1)),
         blocks_per_stage: int = 1,
         lstm_hidden: int = 128,
@@ -108,7 +111,9 @@ class CaptchaSystem(pl.LightningModule):
         # (the CLI records it in the run's config.yaml).
         self.save_hyperparameters(ignore=["optimizer"])
         self.tokenizer = Tokenizer(charset, min_length, max_length)
-        self.model = ModelSpec.from_hparams(self.hparams).build(dropout)
+        # Convolution weights in channels-last order: ~14 % faster training steps on CPU (the
+        # saved weights load into either order).
+        self.model = ModelSpec.from_hparams(self.hparams).build(dropout).to(memory_format=torch.channels_last)
         self.decoder = self.model.head.decoder(self.tokenizer)
         self.optimizer = optimizer
         self.train_metrics = text_metrics("train/")
