@@ -5,7 +5,7 @@ python main.py test --config configs/crnn.yaml --ckpt_path <best.ckpt> --data.da
 python main.py fit --help
 """
 
-from captcha_ocr.lightning_cli import run
+from captcha_ocr.training.lightning_cli import run
 
 if __name__ == "__main__":
     run()

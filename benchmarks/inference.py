@@ -44,7 +44,7 @@ def accuracy(texts: list[str], labels: list[str]) -> dict:
 def measure_model(model: str, backend: str, files: list[Path], threads: int) -> list[dict]:
     import numpy as np
 
-    from captcha_ocr.reader import CaptchaReader
+    from captcha_ocr.reading.reader import CaptchaReader
 
     reader = CaptchaReader(model, backend=backend, batch_size=64, num_threads=threads)
     labels = [f.stem for f in files]

@@ -24,10 +24,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import NullFormatter
 
-from captcha_ocr.crossval import run_fold
+from captcha_ocr.analysis.results import RUN_COLUMNS, append_rows, read_rows, write_rows
 from captcha_ocr.data.dataset import image_files
 from captcha_ocr.data.split import fold_split
-from captcha_ocr.results import RUN_COLUMNS, append_rows, read_rows, write_rows
+from captcha_ocr.training.crossval import run_fold
 
 COLUMNS = ["train_size", *RUN_COLUMNS]
 SUMMARY_COLUMNS = ["train_size", "runs", "test_cer_mean", "test_cer_std", "test_seq_acc_mean", "test_seq_acc_std",

@@ -5,7 +5,7 @@
     python benchmarks/robustness.py --fold 0 --model old.onnx --no-ddddocr
     python benchmarks/robustness.py --summary                          # mean ± std over the recorded runs, plots
 
-Every test image of the fold is changed by each perturbation of ``captcha_ocr.perturbations`` at
+Every test image of the fold is changed by each perturbation of ``captcha_ocr.analysis.perturbations`` at
 each strength (mild / moderate / strong), saved as a PNG file in memory and read back, as a
 user's file would be. Each model reads every version; so does ddddocr, when it is installed, with
 its output restricted to the labels' alphabet. A model is scored on the test part of the fold it
@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from captcha_ocr.perturbations import DESIGN, HELD_OUT, PERTURBATIONS, STRENGTHS, Perturbation
-from captcha_ocr.results import append_rows, read_rows, write_rows
+from captcha_ocr.analysis.perturbations import DESIGN, HELD_OUT, PERTURBATIONS, STRENGTHS, Perturbation
+from captcha_ocr.analysis.results import append_rows, read_rows, write_rows
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "captcha_images_v2"
 CONFIDENT = 0.9  # a wrong reading above this confidence is a confident mistake
@@ -88,7 +88,7 @@ class ModelReader:
     """A captcha_ocr model: texts and confidences of encoded image files."""
 
     def __init__(self, model: str, name: str, seed: str, backend: str, threads: int) -> None:
-        from captcha_ocr.reader import CaptchaReader
+        from captcha_ocr.reading.reader import CaptchaReader
 
         self.name, self.seed = name, seed
         self.reader = CaptchaReader(model, backend=backend, num_threads=threads)

@@ -139,7 +139,7 @@ def in_process_images_per_s(model: str, backend: str, files: list[bytes], second
 
     from PIL import Image
 
-    from captcha_ocr.reader import CaptchaReader
+    from captcha_ocr.reading.reader import CaptchaReader
 
     reader = CaptchaReader(model, backend=backend)
     reader.read([Image.open(io.BytesIO(f)) for f in files[:64]])  # warm-up

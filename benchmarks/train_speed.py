@@ -13,8 +13,8 @@ import time
 
 import torch
 
-from captcha_ocr.model import CaptchaNet, ModelSpec
-from captcha_ocr.tokenizer import DEFAULT_CHARSET
+from captcha_ocr.model.network import CaptchaNet, ModelSpec
+from captcha_ocr.reading.tokenizer import DEFAULT_CHARSET
 
 TRAIN_IMAGES = 749  # 1,040 images - 208 test - 83 validation
 VARIANTS = [  # (name, height, width, channels, lstm_hidden)

@@ -22,8 +22,8 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from captcha_ocr.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, is_image_file, not_a_regular_file
-from captcha_ocr.reader import Reading
+from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, is_image_file, not_a_regular_file
+from captcha_ocr.reading.reader import Reading
 
 PROGRESS_THRESHOLD = 200  # show a progress bar from this many images on
 # A reading-only install (pip install captcha_ocr[onnx]) has no torch: it reads with onnxruntime.
@@ -75,7 +75,7 @@ def format_reading(path: Path, reading: Reading, as_json: bool, with_status: boo
 
 
 def read(args: argparse.Namespace) -> int:
-    from captcha_ocr.reader import CaptchaReader
+    from captcha_ocr.reading.reader import CaptchaReader
 
     if sys.stdout is None:  # started with stdout closed (`>&-`): every reading would be lost
         print("captcha-ocr: standard output is closed: nowhere to write the readings", file=sys.stderr)
@@ -116,11 +116,11 @@ def serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from captcha_ocr.server import Limits, create_app
+        from captcha_ocr.serving.server import Limits, create_app
     except ImportError:
         print("captcha-ocr: serving needs the serve extra: pip install 'captcha_ocr[serve]'", file=sys.stderr)
         return 2
-    from captcha_ocr.reader import CaptchaReader
+    from captcha_ocr.reading.reader import CaptchaReader
 
     try:
         reader = CaptchaReader(args.model, args.backend, num_threads=args.threads, min_confidence=args.min_confidence)
@@ -232,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     exporting = commands.add_parser("export", help="export a checkpoint to ONNX (dynamic batch)")
     exporting.add_argument("output", help="the .onnx file to write")
     exporting.add_argument("--checkpoint", help="Lightning checkpoint or .pt weights; default: the shipped crnn model")
-    exporting.set_defaults(run=run_module("export"))
+    exporting.set_defaults(run=run_module("model.export"))
 
     add_training_commands(commands)
     return parser
@@ -268,7 +268,7 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
     cv.add_argument("--seeds", type=int, nargs="+", default=[0])
     cv.add_argument("--name", help="results name (default: stem of the last config)")
     cv.add_argument("--out", type=Path, default=Path("results"), help="results folder")
-    cv.set_defaults(run=run_module("crossval"), takes_overrides=True)
+    cv.set_defaults(run=run_module("training.crossval"), takes_overrides=True)
 
     report = commands.add_parser(
         "report",
@@ -285,7 +285,7 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
     report.add_argument("--charset", help="charset of the confusion matrix (default: the model's)")
     report.add_argument("--k", type=int, default=16, help="how many worst images to show")
     report.add_argument("--out", type=Path, required=True, help="folder to write into")
-    report.set_defaults(run=run_module("report"))
+    report.set_defaults(run=run_module("analysis.report"))
 
     synth = commands.add_parser(
         "synth",
@@ -300,7 +300,7 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--width", type=positive_int, default=160)
     synth.add_argument("--height", type=positive_int, default=60)
-    synth.set_defaults(run=run_module("synth"))
+    synth.set_defaults(run=run_module("data.synth"))
 
 
 OUTPUT_FAILED = 4  # exit code: the output could not be written

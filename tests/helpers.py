@@ -7,9 +7,9 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
-from captcha_ocr.checkpoint import save_model
-from captcha_ocr.model import ModelSpec
-from captcha_ocr.tokenizer import DEFAULT_CHARSET
+from captcha_ocr.model.checkpoint import save_model
+from captcha_ocr.model.network import ModelSpec
+from captcha_ocr.reading.tokenizer import DEFAULT_CHARSET
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = str(ROOT / "configs" / "smoke.yaml")

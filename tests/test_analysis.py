@@ -4,9 +4,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from captcha_ocr import analysis
-from captcha_ocr.report import write_report
-from captcha_ocr.results import ImageResult, read_image_results
+from captcha_ocr.analysis import errors as analysis
+from captcha_ocr.analysis.report import write_report
+from captcha_ocr.analysis.results import ImageResult, read_image_results
 
 from .helpers import draw_captcha
 
@@ -78,7 +78,7 @@ def test_report_writes_tables_and_figures(tmp_path: Path) -> None:
 
 
 def test_report_from_a_checkpoint_evaluates_one_part(make_folder, tmp_path: Path) -> None:
-    from captcha_ocr.report import main as report
+    from captcha_ocr.analysis.report import main as report
 
     from .helpers import random_labels, write_tiny_weights
 
@@ -96,9 +96,9 @@ def test_report_takes_the_split_a_checkpoint_was_trained_with(make_folder, tmp_p
     """A model trained with another split seed and fold is reported on its own test images."""
     import lightning.pytorch as pl
 
+    from captcha_ocr.analysis.report import main as report
     from captcha_ocr.data.datamodule import CaptchaDataModule
-    from captcha_ocr.report import main as report
-    from captcha_ocr.system import CaptchaSystem
+    from captcha_ocr.training.system import CaptchaSystem
 
     from .helpers import random_labels
 

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from captcha_ocr.data.augment import Around, RandomStrokeWidth
-from captcha_ocr.lightning_cli import CaptchaCLI
+from captcha_ocr.training.lightning_cli import CaptchaCLI
 
 from .helpers import ROOT
 

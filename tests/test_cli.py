@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from captcha_ocr.crossval import main as crossval
+from captcha_ocr.analysis.results import RUN_COLUMNS, read_rows
 from captcha_ocr.data.datamodule import CaptchaDataModule
-from captcha_ocr.lightning_cli import CaptchaCLI
-from captcha_ocr.results import RUN_COLUMNS, read_rows
+from captcha_ocr.training.crossval import main as crossval
+from captcha_ocr.training.lightning_cli import CaptchaCLI
 
 from .helpers import ROOT, SMOKE, draw_captcha, random_labels
 

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from captcha_ocr.checkpoint import load_model
 from captcha_ocr.data.datamodule import CaptchaDataModule
-from captcha_ocr.lightning_cli import CaptchaCLI
-from captcha_ocr.synth import parse_lengths, synthesize
-from captcha_ocr.system import CaptchaSystem
-from captcha_ocr.tokenizer import Tokenizer
+from captcha_ocr.data.synth import parse_lengths, synthesize
+from captcha_ocr.model.checkpoint import load_model
+from captcha_ocr.reading.tokenizer import Tokenizer
+from captcha_ocr.training.lightning_cli import CaptchaCLI
+from captcha_ocr.training.system import CaptchaSystem
 
 from .helpers import ROOT, draw_captcha, random_labels
 

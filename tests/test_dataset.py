@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from captcha_ocr.data.dataset import BadSampleError, CaptchaDataset, label_from_name, list_files
-from captcha_ocr.tokenizer import Tokenizer
+from captcha_ocr.reading.tokenizer import Tokenizer
 
 from .helpers import draw_captcha
 

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from captcha_ocr.decoding import (
+from captcha_ocr.model.heads import HEADS
+from captcha_ocr.reading.decoding import (
     DECODERS,
     CTCDecoder,
     JointDecoder,
@@ -12,8 +13,7 @@ from captcha_ocr.decoding import (
     decoder_for,
     log_softmax,
 )
-from captcha_ocr.heads import HEADS
-from captcha_ocr.tokenizer import Tokenizer
+from captcha_ocr.reading.tokenizer import Tokenizer
 
 TOKENIZER = Tokenizer("ab", min_length=1, max_length=3)  # ids: 0 pad / blank, 1 "a", 2 "b"
 

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captcha_ocr.reader import CaptchaReader
-from captcha_ocr.server import ApiError, Limits, count_parts, decode_base64
-from captcha_ocr.weights import ONNX_SPEC_KEY
+from captcha_ocr.reading.reader import CaptchaReader
+from captcha_ocr.reading.weights import ONNX_SPEC_KEY
+from captcha_ocr.serving.server import ApiError, Limits, count_parts, decode_base64
 
 from .helpers import ROOT, draw_captcha, write_tiny_weights
 from .test_server import free_port, png_bytes, running
@@ -183,7 +183,7 @@ def onnx_with_spec(source: Path, target: Path, **changes) -> Path:
 
 @pytest.fixture(scope="module")
 def tiny_onnx(weights: Path, tmp_path_factory) -> Path:
-    from captcha_ocr.export import export_onnx
+    from captcha_ocr.model.export import export_onnx
 
     return export_onnx(tmp_path_factory.mktemp("onnx") / "tiny.onnx", weights)
 

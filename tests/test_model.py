@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from captcha_ocr.model import CaptchaNet
+from captcha_ocr.model.network import CaptchaNet
 
 from .helpers import model_spec
 
@@ -16,8 +16,8 @@ def test_output_shapes(head: str, size: tuple[int, int]) -> None:
 
 
 def test_joint_loss_is_the_position_loss_plus_the_weighted_ctc_loss() -> None:
-    from captcha_ocr.heads import CTCHead, PositionHead
-    from captcha_ocr.tokenizer import Tokenizer
+    from captcha_ocr.model.heads import CTCHead, PositionHead
+    from captcha_ocr.reading.tokenizer import Tokenizer
 
     targets = torch.from_numpy(Tokenizer().encode(["226md", "bcdef"]))
     for weight in (0.2, 1.0):
@@ -51,10 +51,10 @@ def test_a_tiny_ctc_model_leaves_the_all_blank_output() -> None:
     (with the mean over height and a neutral start it still outputs nothing at 200)."""
     import numpy as np
 
-    from captcha_ocr.decoding import CTCDecoder
-    from captcha_ocr.heads import CTCHead
-    from captcha_ocr.images import load_image
-    from captcha_ocr.tokenizer import Tokenizer
+    from captcha_ocr.model.heads import CTCHead
+    from captcha_ocr.reading.decoding import CTCDecoder
+    from captcha_ocr.reading.images import load_image
+    from captcha_ocr.reading.tokenizer import Tokenizer
 
     from .helpers import draw_captcha, random_labels
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
-from captcha_ocr.results import IMAGE_COLUMNS, RUN_COLUMNS
+from captcha_ocr.analysis.results import IMAGE_COLUMNS, RUN_COLUMNS
 
 from .helpers import draw_captcha, write_tiny_weights
 

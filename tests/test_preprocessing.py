@@ -8,14 +8,14 @@ import pytest
 import torch
 from PIL import Image, ImageEnhance, ImageOps
 
+from captcha_ocr.analysis.perturbations import PERTURBATIONS, STRENGTHS
 from captcha_ocr.data.augment import build_augmentation
 from captcha_ocr.data.dataset import CaptchaDataset
-from captcha_ocr.export import export_onnx
-from captcha_ocr.images import _max_filter, load_image, normalize_page, otsu_threshold, text_box, to_grey
-from captcha_ocr.model import standardize
-from captcha_ocr.perturbations import PERTURBATIONS, STRENGTHS
-from captcha_ocr.reader import CaptchaReader
-from captcha_ocr.tokenizer import Tokenizer
+from captcha_ocr.model.export import export_onnx
+from captcha_ocr.model.network import standardize
+from captcha_ocr.reading.images import _max_filter, load_image, normalize_page, otsu_threshold, text_box, to_grey
+from captcha_ocr.reading.reader import CaptchaReader
+from captcha_ocr.reading.tokenizer import Tokenizer
 
 from .helpers import draw_captcha, model_spec, write_tiny_weights
 

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from captcha_ocr.checkpoint import load_model
 from captcha_ocr.cli import main as cli
-from captcha_ocr.export import export_onnx
-from captcha_ocr.reader import CaptchaReader
+from captcha_ocr.model.checkpoint import load_model
+from captcha_ocr.model.export import export_onnx
+from captcha_ocr.reading.reader import CaptchaReader
 
 from .helpers import draw_captcha, write_tiny_weights
 
@@ -102,7 +102,7 @@ def test_read_command_prints_tsv_and_json_and_exit_code(tiny_weights: Path, tmp_
 def test_onnx_backend_runs_without_torch(tiny_onnx: Path) -> None:
     code = (
         "import sys; sys.modules['torch'] = None\n"  # any import of torch now fails
-        "from captcha_ocr.reader import CaptchaReader\n"
+        "from captcha_ocr.reading.reader import CaptchaReader\n"
         "from PIL import Image\n"
         f"reader = CaptchaReader({str(tiny_onnx)!r}, backend='onnx')\n"
         "print(reader.read([Image.new('L', (200, 50), 255)])[0].text != None)\n"

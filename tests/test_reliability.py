@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from captcha_ocr.data.datamodule import CaptchaDataModule
 from captcha_ocr.data.split import fold_split
-from captcha_ocr.lightning_cli import CaptchaCLI
-from captcha_ocr.tokenizer import Tokenizer
+from captcha_ocr.reading.tokenizer import Tokenizer
+from captcha_ocr.training.lightning_cli import CaptchaCLI
 
 from .helpers import ROOT, SMOKE, random_labels
 

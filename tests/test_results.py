@@ -3,7 +3,7 @@
 import math
 from pathlib import Path
 
-from captcha_ocr.results import (
+from captcha_ocr.analysis.results import (
     IMAGE_COLUMNS,
     RUN_COLUMNS,
     ImageResult,

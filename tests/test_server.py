@@ -16,8 +16,8 @@ import pytest
 import uvicorn
 from PIL import Image
 
-from captcha_ocr.reader import CaptchaReader
-from captcha_ocr.server import DEFAULT_LIMITS, Limits, create_app
+from captcha_ocr.reading.reader import CaptchaReader
+from captcha_ocr.serving.server import DEFAULT_LIMITS, Limits, create_app
 
 from .helpers import draw_captcha, write_tiny_weights
 

@@ -11,9 +11,9 @@ from PIL import Image
 from captcha_ocr.data.datamodule import CaptchaDataModule
 from captcha_ocr.data.split import fold_split, subsample
 from captcha_ocr.data.stream import EpochBatches, GeneratedBatches, stream_seed
-from captcha_ocr.synth import draw_captchas, synthesize
-from captcha_ocr.system import CaptchaSystem
-from captcha_ocr.tokenizer import Tokenizer
+from captcha_ocr.data.synth import draw_captchas, synthesize
+from captcha_ocr.reading.tokenizer import Tokenizer
+from captcha_ocr.training.system import CaptchaSystem
 
 from .helpers import GENERATED_CHARSET as CHARSET
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from captcha_ocr.system import CaptchaSystem, text_metrics
+from captcha_ocr.training.system import CaptchaSystem, text_metrics
 
 
 def test_metrics_against_hand_computed_values() -> None:

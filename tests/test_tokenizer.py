@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from captcha_ocr.tokenizer import Tokenizer
+from captcha_ocr.reading.tokenizer import Tokenizer
 
 
 @pytest.mark.parametrize("labels", [["226md"], ["2345y", "nnnnn", "bcdef"]])

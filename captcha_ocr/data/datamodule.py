@@ -20,8 +20,8 @@ from captcha_ocr.data.dataset import (
 from captcha_ocr.data.sources import CAPTCHA_IMAGES_V2_URL, charset_of_labels, download_folder
 from captcha_ocr.data.split import Split, fold_split, subsample
 from captcha_ocr.data.stream import EpochBatches, GeneratedBatches
-from captcha_ocr.synth import synthesize
-from captcha_ocr.tokenizer import DEFAULT_CHARSET, Tokenizer
+from captcha_ocr.data.synth import synthesize
+from captcha_ocr.reading.tokenizer import DEFAULT_CHARSET, Tokenizer
 
 DEFAULT_DATA_DIR = "data/captcha_images_v2"
 

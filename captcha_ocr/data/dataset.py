@@ -10,8 +10,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from captcha_ocr.images import IMAGE_SUFFIXES, is_image_file, load_image, not_a_regular_file
-from captcha_ocr.tokenizer import Tokenizer
+from captcha_ocr.reading.images import IMAGE_SUFFIXES, is_image_file, load_image, not_a_regular_file
+from captcha_ocr.reading.tokenizer import Tokenizer
 
 # The whole stem is the label, except for an optional "_<number>" suffix that lets two images
 # with the same text live in one folder (2b827.png, 2b827_1.png).

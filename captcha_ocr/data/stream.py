@@ -17,9 +17,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
-from captcha_ocr.images import load_image
-from captcha_ocr.synth import draw_captchas
-from captcha_ocr.tokenizer import Tokenizer
+from captcha_ocr.data.synth import draw_captchas
+from captcha_ocr.reading.images import load_image
+from captcha_ocr.reading.tokenizer import Tokenizer
 
 
 def stream_seed(seed: int, epoch: int, batch: int) -> str:

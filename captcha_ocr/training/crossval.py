@@ -4,7 +4,7 @@
     captcha-ocr cv --config configs/crnn.yaml --config configs/ablations/ctc.yaml \\
         --data_dir ../shared/data/captcha_images_v2 --folds 0 1 --seeds 0 1
 
-(``python -m captcha_ocr.crossval`` takes the same arguments; they are defined in ``cli``.)
+(``python -m captcha_ocr.training.crossval`` takes the same arguments; they are defined in ``cli``.)
 
 For each fold and seed, one `fit` picks its checkpoint on the validation part of the train
 folds; only then is the test fold read, once. Appends one row per run to
@@ -20,9 +20,7 @@ import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from captcha_ocr.evaluation import evaluate
-from captcha_ocr.lightning_cli import CaptchaCLI
-from captcha_ocr.results import (
+from captcha_ocr.analysis.results import (
     IMAGE_COLUMNS,
     RUN_COLUMNS,
     ImageResult,
@@ -31,6 +29,8 @@ from captcha_ocr.results import (
     read_rows,
     run_summary,
 )
+from captcha_ocr.training.evaluation import evaluate
+from captcha_ocr.training.lightning_cli import CaptchaCLI
 
 
 def run_fold(

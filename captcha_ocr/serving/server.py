@@ -31,8 +31,8 @@ from PIL import Image, UnidentifiedImageError
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from captcha_ocr.images import DEFAULT_MAX_PIXELS, check_pixels
-from captcha_ocr.reader import CaptchaReader, Reading
+from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS, check_pixels
+from captcha_ocr.reading.reader import CaptchaReader, Reading
 
 
 @dataclass(frozen=True)
@@ -424,7 +424,7 @@ def create_app(
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page() -> str:
-        return resources.files("captcha_ocr").joinpath("static/index.html").read_text()
+        return resources.files("captcha_ocr.serving").joinpath("static/index.html").read_text()
 
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
     app.add_middleware(RequestDeadline, seconds=limits.timeout_seconds)  # outermost: the deadline covers the body

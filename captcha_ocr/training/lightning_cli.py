@@ -7,10 +7,10 @@ from pathlib import Path
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 
-from captcha_ocr.callbacks import PredictionWriter, RandomState
-from captcha_ocr.checkpoint import check_lightning_checkpoint
 from captcha_ocr.data.datamodule import CaptchaDataModule
-from captcha_ocr.system import PREPARATION, CaptchaSystem
+from captcha_ocr.model.checkpoint import check_lightning_checkpoint
+from captcha_ocr.training.callbacks import PredictionWriter, RandomState
+from captcha_ocr.training.system import PREPARATION, CaptchaSystem
 
 
 class LastCheckpoint(ModelCheckpoint):

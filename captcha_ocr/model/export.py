@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from captcha_ocr.checkpoint import load_model
-from captcha_ocr.weights import DEFAULT_WEIGHTS, ONNX_SPEC_KEY
+from captcha_ocr.model.checkpoint import load_model
+from captcha_ocr.reading.weights import DEFAULT_WEIGHTS, ONNX_SPEC_KEY
 
 
 def export_onnx(output: str | Path, checkpoint: str | Path = DEFAULT_WEIGHTS) -> Path:

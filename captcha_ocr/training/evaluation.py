@@ -8,9 +8,9 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from captcha_ocr.model import CaptchaNet
-from captcha_ocr.results import ImageResult
-from captcha_ocr.tokenizer import Tokenizer
+from captcha_ocr.analysis.results import ImageResult
+from captcha_ocr.model.network import CaptchaNet
+from captcha_ocr.reading.tokenizer import Tokenizer
 
 
 def evaluate_batch(

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import torch
 
-from captcha_ocr.model import CaptchaNet, ModelSpec
-from captcha_ocr.weights import DEFAULT_WEIGHTS
+from captcha_ocr.model.network import CaptchaNet, ModelSpec
+from captcha_ocr.reading.weights import DEFAULT_WEIGHTS
 
 
 def read_checkpoint(path: str | Path) -> dict:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from captcha_ocr.analysis import (
+from captcha_ocr.analysis.errors import (
     confusion_matrix,
     confusions,
     error_rate_by_character,
@@ -22,12 +22,12 @@ from captcha_ocr.analysis import (
     summary,
     worst,
 )
-from captcha_ocr.checkpoint import load_model, stored_data_hparams
+from captcha_ocr.analysis.figures import confusion_figure, error_rate_figure, worst_images_grid
+from captcha_ocr.analysis.results import ImageResult, read_image_results, write_image_results
 from captcha_ocr.data.datamodule import CaptchaDataModule
-from captcha_ocr.evaluation import evaluate
-from captcha_ocr.figures import confusion_figure, error_rate_figure, worst_images_grid
-from captcha_ocr.model import ModelSpec
-from captcha_ocr.results import ImageResult, read_image_results, write_image_results
+from captcha_ocr.model.checkpoint import load_model, stored_data_hparams
+from captcha_ocr.model.network import ModelSpec
+from captcha_ocr.training.evaluation import evaluate
 
 SPLIT_ARGUMENTS = ("fold", "num_folds", "val_fraction", "split_seed", "label_pattern", "labels_csv", "train_size")
 

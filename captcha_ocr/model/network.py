@@ -6,9 +6,9 @@ from dataclasses import MISSING, asdict, dataclass, fields
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from captcha_ocr.decoding import feature_map_size
-from captcha_ocr.heads import HEADS, JointHead
-from captcha_ocr.tokenizer import Tokenizer
+from captcha_ocr.model.heads import HEADS, JointHead
+from captcha_ocr.reading.decoding import feature_map_size
+from captcha_ocr.reading.tokenizer import Tokenizer
 
 
 def standardize(images: Tensor, eps: float = 1e-3) -> Tensor:

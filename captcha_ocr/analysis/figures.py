@@ -12,7 +12,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 
-from captcha_ocr.results import ImageResult
+from captcha_ocr.analysis.results import ImageResult
 
 
 def worst_images_grid(

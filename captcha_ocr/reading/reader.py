@@ -1,6 +1,6 @@
 """Read captchas with a trained model: the Python API behind ``captcha-ocr read``.
 
-    from captcha_ocr.reader import CaptchaReader
+    from captcha_ocr.reading.reader import CaptchaReader
     reader = CaptchaReader()                      # the shipped model, torch backend
     for reading in reader.read(["226md.png", "2b827.png"]):
         print(reading.text, reading.confidence)
@@ -20,10 +20,10 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from captcha_ocr.decoding import decoder_for, feature_map_size
-from captcha_ocr.images import DEFAULT_MAX_PIXELS, load_image
-from captcha_ocr.tokenizer import Tokenizer
-from captcha_ocr.weights import ONNX_SPEC_KEY, SHIPPED, shipped_file
+from captcha_ocr.reading.decoding import decoder_for, feature_map_size
+from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS, load_image
+from captcha_ocr.reading.tokenizer import Tokenizer
+from captcha_ocr.reading.weights import ONNX_SPEC_KEY, SHIPPED, shipped_file
 
 Backend = Literal["torch", "onnx"]
 ImageSource = str | Path | Image.Image | bytes | np.ndarray
@@ -209,7 +209,7 @@ def _array_to_pillow(array: np.ndarray) -> Image.Image:
 def _torch_runner(path: Path, num_threads: int | None):
     import torch
 
-    from captcha_ocr.checkpoint import load_model
+    from captcha_ocr.model.checkpoint import load_model
 
     if num_threads:
         torch.set_num_threads(num_threads)

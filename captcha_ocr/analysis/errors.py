@@ -1,5 +1,5 @@
 """Error analysis of per-image predictions: worst images, confusions, error by position and
-character, over ``ImageResult`` records (``captcha_ocr.results``). Label and reading are aligned
+character, over ``ImageResult`` records (``captcha_ocr.analysis.results``). Label and reading are aligned
 by their fewest character edits (``ImageResult.edits``), as CER counts them, so a dropped
 character is one deletion, not a shift of every character after it. No torch needed."""
 
@@ -8,7 +8,7 @@ from collections import Counter
 import numpy as np
 from rapidfuzz.distance import Levenshtein
 
-from captcha_ocr.results import ImageResult
+from captcha_ocr.analysis.results import ImageResult
 
 MISSING = "∅"  # the other side of an insertion or a deletion
 

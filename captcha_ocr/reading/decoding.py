@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-from captcha_ocr.tokenizer import Tokenizer
+from captcha_ocr.reading.tokenizer import Tokenizer
 
 
 def strided_length(size: int, strides: Iterable[int]) -> int:

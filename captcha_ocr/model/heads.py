@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from captcha_ocr.decoding import CTCDecoder, Decoder, JointDecoder, PositionDecoder
+from captcha_ocr.reading.decoding import CTCDecoder, Decoder, JointDecoder, PositionDecoder
 
 CTC_BLANK_BIAS = 3.0  # initial logit of the blank (class 0) over the characters' 0
 

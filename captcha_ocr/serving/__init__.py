@@ -1,0 +1,1 @@
+"""The reader over HTTP: ``captcha-ocr serve``."""

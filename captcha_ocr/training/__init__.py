@@ -1,0 +1,2 @@
+"""Training and evaluation with Lightning: the LightningModule, the CLI glue, callbacks, per-image
+evaluation and cross-validation."""
