@@ -24,6 +24,7 @@ from pathlib import Path
 
 from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, is_image_file, not_a_regular_file
 from captcha_ocr.reading.reader import Reading
+from captcha_ocr.serving.service import Limits
 
 PROGRESS_THRESHOLD = 200  # show a progress bar from this many images on
 # A reading-only install (pip install captcha_ocr[onnx]) has no torch: it reads with onnxruntime.
@@ -62,14 +63,9 @@ def tsv_field(text: str) -> str:
 
 def format_reading(path: Path, reading: Reading, as_json: bool, with_status: bool) -> str:
     if as_json:
-        record = {
-            "file": str(path),
-            "text": reading.text,
-            "confidence": round(reading.confidence, 6),
-            "characters": [round(c, 6) for c in reading.characters],
-            "rejected": reading.rejected,
-        }
-        return json.dumps(record)  # ASCII with escapes: valid JSON whatever stdout's encoding
+        return json.dumps(
+            {"file": str(path), **reading.to_dict()}
+        )  # ASCII with escapes: valid JSON whatever stdout's encoding
     status = ("\trejected" if reading.rejected else "\tok") if with_status else ""
     return f"{tsv_field(str(path))}\t{reading.text}\t{reading.confidence:.4f}{status}"
 
@@ -87,13 +83,19 @@ def read(args: argparse.Namespace) -> int:
     except Exception as error:  # a model file is user input: any failure to load it is a one-line reason
         print(f"captcha-ocr: cannot load the model: {error}", file=sys.stderr)
         return 2
+    if args.allow is not None:
+        try:
+            reader.tokenizer.allowed(args.allow)
+        except ValueError as error:
+            print(f"captcha-ocr: --allow: {error}", file=sys.stderr)
+            return 2
     files, skipped = expand_inputs(args.paths, args.recursive)
     for entry in skipped:
         print(f"captcha-ocr: skipped {entry}", file=sys.stderr)
     if not files:
         print("captcha-ocr: no image files to read in " + ", ".join(args.paths), file=sys.stderr)
         return 1
-    results = reader.iter_read(files)
+    results = reader.iter_read(files, allow=args.allow)
     if len(files) >= PROGRESS_THRESHOLD and sys.stderr.isatty():
         from rich.console import Console
         from rich.progress import track
@@ -116,7 +118,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from captcha_ocr.serving.server import Limits, create_app
+        from captcha_ocr.serving.app import create_app
     except ImportError:
         print("captcha-ocr: serving needs the serve extra: pip install 'captcha_ocr[serve]'", file=sys.stderr)
         return 2
@@ -195,6 +197,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="mark readings whose confidence is below this (0-1) as rejected; they are still printed",
     )
+    reading.add_argument(
+        "--allow",
+        metavar="CHARS",
+        help="read only these characters (e.g. --allow 0123456789 when you know the captcha is digits); the "
+        "model's other characters are masked, those it does not know are ignored",
+    )
     reading.add_argument("--recursive", action="store_true", help="read images in subfolders of folders too")
     reading.add_argument(
         "--max-pixels",
@@ -217,13 +225,17 @@ def build_parser() -> argparse.ArgumentParser:
     serving.add_argument("--threads", type=positive_int, help="CPU threads of the model")
     serving.add_argument("--min-confidence", type=probability, default=0.0, help="mark readings below this rejected")
     serving.add_argument("--api-key", help="require this key (X-API-Key header); or set CAPTCHA_OCR_API_KEY")
-    serving.add_argument("--max-body-bytes", type=positive_int, default=8 * 1024 * 1024, help="default 8 MiB")
-    serving.add_argument("--max-pixels", type=positive_int, default=4_000_000, help="per image (default 4 M)")
-    serving.add_argument("--max-images", type=positive_int, default=64, help="per request (default 64)")
-    serving.add_argument("--max-request-pixels", type=positive_int, default=16_000_000,
-                         help="all images of a request together (default 16 M)")  # fmt: skip
-    serving.add_argument("--timeout", type=float, default=10.0,
-                         help="seconds per request, its upload included (default 10)")  # fmt: skip
+    limits = Limits()  # the flags' defaults are the server's own
+    serving.add_argument("--max-body-bytes", type=positive_int, default=limits.max_body_bytes,
+                         help=f"default {limits.max_body_bytes // 2**20} MiB")  # fmt: skip
+    serving.add_argument("--max-pixels", type=positive_int, default=limits.max_pixels,
+                         help=f"per image (default {limits.max_pixels:,})")  # fmt: skip
+    serving.add_argument("--max-images", type=positive_int, default=limits.max_images,
+                         help=f"per request (default {limits.max_images})")  # fmt: skip
+    serving.add_argument("--max-request-pixels", type=positive_int, default=limits.max_request_pixels,
+                         help=f"all images of a request together (default {limits.max_request_pixels:,})")  # fmt: skip
+    serving.add_argument("--timeout", type=float, default=limits.timeout_seconds,
+                         help=f"seconds a request may take, upload included ({limits.timeout_seconds:g})")  # fmt: skip
     serving.add_argument("--shutdown-grace", type=float, default=5.0,
                          help="seconds open requests get to finish after SIGTERM or Ctrl-C (default 5)")  # fmt: skip
     serving.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))

@@ -12,6 +12,7 @@ from captcha_ocr.reading.decoding import (
     ctc_log_probability,
     decoder_for,
     log_softmax,
+    restrict,
 )
 from captcha_ocr.reading.tokenizer import Tokenizer
 
@@ -82,3 +83,32 @@ def test_joint_confidence_is_the_lower_of_the_two_heads_probabilities_of_the_rea
         checked = float(np.exp(ctc_log_probability(np.log(np.array([ctc])), [[1, 2]], blank=0))[0])
         assert confidences[0] == pytest.approx(min(0.8 * 0.6 * 0.9, checked))
         assert bool(confidences[0] < 0.1) is lower  # a reading the CTC head does not see is uncertain
+
+
+@pytest.mark.parametrize("decoder", [PositionDecoder, CTCDecoder])
+def test_restricted_logits_read_only_allowed_characters_with_renormalised_probabilities(decoder) -> None:
+    """Allowing only "b" (and the end / blank class): "a" steps read "b" where "b" beats the end
+    class, and every probability is over the allowed classes alone."""
+    logits = logits_of([[0.1, 0.6, 0.3], [0.2, 0.7, 0.1], [0.8, 0.1, 0.1]])
+    allowed = TOKENIZER.allowed("bz")  # z: not in the charset, ignored
+    assert allowed.tolist() == [True, False, True]
+    texts, confidences = decoder(TOKENIZER).decode(restrict(logits, allowed))
+    assert texts == ["b"]  # step 1: b 0.3 > end 0.1; step 2: end 0.2 > b 0.1; step 3: end
+    expected = {PositionDecoder: 0.75 * (2 / 3), CTCDecoder: 0.75}[decoder]  # position: b, then the end
+    assert confidences[0] == pytest.approx(expected)
+    distribution = decoder(TOKENIZER).distribution(restrict(logits, allowed))[0]
+    assert distribution[:, 1].tolist() == [0, 0, 0]  # "a" is impossible everywhere
+    assert distribution[0].tolist() == pytest.approx([0.25, 0, 0.75])
+
+
+def test_allowing_no_character_of_the_charset_is_an_error() -> None:
+    with pytest.raises(ValueError, match="none of the allowed characters '0123' is in the model's charset 'ab'"):
+        TOKENIZER.allowed("0123")
+
+
+def test_the_joint_distribution_is_the_position_heads() -> None:
+    position = [[0.1, 0.8, 0.1], [0.2, 0.2, 0.6], [0.7, 0.2, 0.1]]
+    ctc = [[0.9, 0.05, 0.05]] * 4
+    distribution = JointDecoder(TOKENIZER).distribution(logits_of(position + ctc))
+    assert distribution.shape == (1, 3, 3)
+    assert distribution[0].tolist() == [pytest.approx(row) for row in position]

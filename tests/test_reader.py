@@ -239,3 +239,27 @@ def test_shipped_model_reads_light_on_dark_and_shaded_copies_as_the_originals(re
     assert sum(text == f.stem for text, f in zip(expected, files, strict=True)) >= 23
     for change in (ImageOps.invert, shaded, lambda image: ImageOps.invert(shaded(image))):
         assert [r.text for r in reader.read([change(image) for image in originals])] == expected
+
+
+def test_allow_restricts_the_shipped_model_to_the_given_characters(real_data: Path, capsys) -> None:
+    """Masking the characters of the right reading makes the model read others; allowing the
+    right ones leaves the reading as it was. Torch and ONNX agree, and the CLI passes --allow on."""
+    files = fold0_test_images(real_data)[:16]
+    for backend in ("torch", "onnx"):
+        reader = CaptchaReader(backend=backend)
+        plain = reader.read(files)
+        digits = reader.read(files, allow="0123456789")
+        assert all(set(r.text) <= set("2345678") for r in digits)
+        own = [reader.read([f], allow=r.text)[0] for f, r in zip(files[:4], plain, strict=True)]
+        assert [r.text for r in own] == [r.text for r in plain[:4]]
+        assert all(o.confidence >= p.confidence - 1e-6 for o, p in zip(own, plain, strict=False))
+        with_steps = reader.read(files[:2], distribution=True)
+        assert len(with_steps[0].distribution) == reader.tokenizer.max_length
+        assert len(with_steps[0].distribution[0]) == len(reader.classes)
+        assert sum(with_steps[0].distribution[0]) == pytest.approx(1.0, abs=1e-5)
+    with pytest.raises(ValueError, match="none of the allowed characters"):
+        reader.read(files, allow="ABC")
+    assert cli(["read", str(files[0]), "--allow", "2345678", "--json"]) in (0, 3)
+    assert set(json.loads(capsys.readouterr().out)["text"]) <= set("2345678")
+    assert cli(["read", str(files[0]), "--allow", "XYZ"]) == 2
+    assert "--allow: none of the allowed characters 'XYZ'" in capsys.readouterr().err

@@ -31,9 +31,19 @@ def log_softmax(logits: np.ndarray) -> np.ndarray:
     return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    return np.exp(log_softmax(logits.astype(np.float64)))
+
+
+def restrict(logits: np.ndarray, allowed: np.ndarray) -> np.ndarray:
+    """Logits (B, S, C) in which the classes outside ``allowed`` (C,) bool can never win, for
+    every head: decoding then reads only allowed characters, and every probability is over them."""
+    return np.where(allowed, logits, -np.inf)
+
+
 def greedy(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The most probable class at every step of logits (B, S, C), and its probability: (B, S) each."""
-    probs = np.exp(log_softmax(logits.astype(np.float64)))
+    probs = softmax(logits)
     return probs.argmax(axis=-1), probs.max(axis=-1)
 
 
@@ -51,6 +61,11 @@ class Decoder(ABC):
     def character_confidences(self, logits: np.ndarray) -> list[list[float]]:
         """The probability of each character of the reading, in reading order."""
         return self.read(logits)[2]
+
+    def distribution(self, logits: np.ndarray) -> np.ndarray:
+        """The probabilities of every class (padding / blank first, then the charset) at each step
+        of the head that reads: (B, S, C)."""
+        return softmax(logits)
 
     @abstractmethod
     def read(self, logits: np.ndarray) -> tuple[list[str], np.ndarray, list[list[float]]]:
@@ -177,6 +192,9 @@ class JointDecoder(Decoder):
         log_probs = log_softmax(logits[:, L:].astype(np.float64))  # (B, T, C)
         checked = np.exp(ctc_log_probability(log_probs, ids, self.tokenizer.pad_id))  # (B,)
         return texts, np.minimum(confidences, checked), characters
+
+    def distribution(self, logits: np.ndarray) -> np.ndarray:
+        return softmax(logits[:, : self.tokenizer.max_length])  # (B, L, C): the position head's
 
 
 DECODERS: dict[str, type[Decoder]] = {"position": PositionDecoder, "ctc": CTCDecoder, "joint": JointDecoder}

@@ -20,7 +20,7 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from captcha_ocr.reading.decoding import decoder_for, feature_map_size
+from captcha_ocr.reading.decoding import decoder_for, feature_map_size, restrict
 from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS, load_image
 from captcha_ocr.reading.tokenizer import Tokenizer
 from captcha_ocr.reading.weights import ONNX_SPEC_KEY, SHIPPED, shipped_file
@@ -34,12 +34,27 @@ ACCEPTED = "a file path, a Pillow image, the bytes of an image file, or a uint8 
 @dataclass(frozen=True)
 class Reading:
     """One image's text, the model's probability for it and for each of its characters, and
-    whether the probability is below the reader's ``min_confidence``."""
+    whether the probability is below the reader's ``min_confidence``; when asked for, the
+    probability of every class (``CaptchaReader.classes``) at each step of the reading."""
 
     text: str
     confidence: float
     characters: tuple[float, ...] = ()
     rejected: bool = False
+    distribution: tuple[tuple[float, ...], ...] | None = None
+
+    def to_dict(self) -> dict:
+        """The reading as JSON-ready values, probabilities rounded to 6 digits (the CLI's ``--json``
+        and the server's answers)."""
+        record = {
+            "text": self.text,
+            "confidence": round(self.confidence, 6),
+            "characters": [round(c, 6) for c in self.characters],
+            "rejected": self.rejected,
+        }
+        if self.distribution is not None:
+            record["distribution"] = [[round(p, 6) for p in step] for step in self.distribution]
+        return record
 
 
 class CaptchaReader:
@@ -104,34 +119,65 @@ class CaptchaReader:
         prepared = load_image(source, self.height, self.width, self.crop_to_text, self.normalize, self.max_pixels)
         return prepared.astype(np.float32) / 255
 
+    @property
+    def classes(self) -> list[str]:
+        """What each column of a reading's ``distribution`` is: "" (no character), then the charset."""
+        return ["", *self.tokenizer.charset]
+
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Raw model output for a preprocessed batch (B, 1, H, W)."""
         return self._run(batch)
 
-    def read_arrays(self, batch: np.ndarray) -> list[Reading]:
-        """Read a preprocessed batch (B, 1, H, W)."""
-        logits = self.logits(batch)
+    def decode(self, logits: np.ndarray, allow: str | None = None, distribution: bool = False) -> list[Reading]:
+        """Readings of the model's output for a batch; see ``read`` for ``allow`` and ``distribution``."""
+        if allow is not None:
+            logits = restrict(logits, self.tokenizer.allowed(allow))
         texts, confidences, characters = self.decoder.read(logits)
+        steps = self.decoder.distribution(logits).tolist() if distribution else [None] * len(texts)
         return [
-            Reading(text, float(confidence), tuple(chars), bool(confidence < self.min_confidence))
-            for text, confidence, chars in zip(texts, confidences, characters, strict=True)
+            Reading(text, float(p), tuple(chars), bool(p < self.min_confidence), step and tuple(map(tuple, step)))
+            for text, p, chars, step in zip(texts, confidences, characters, steps, strict=True)
         ]
 
-    def read(self, images: Sequence[ImageSource]) -> list[Reading]:
-        """Read a sequence of images (see ``ACCEPTED``); raises on the first unreadable one."""
+    def read_arrays(self, batch: np.ndarray, allow: str | None = None, distribution: bool = False) -> list[Reading]:
+        """Read a preprocessed batch (B, 1, H, W)."""
+        return self.decode(self.logits(batch), allow, distribution)
+
+    def read(
+        self, images: Sequence[ImageSource], allow: str | None = None, distribution: bool = False
+    ) -> list[Reading]:
+        """Read a sequence of images (see ``ACCEPTED``); raises on the first unreadable one.
+
+        Args:
+            images: The images.
+            allow: Read only these characters (those of them in the model's charset): the other
+                characters' logits are masked before decoding, for this call only.
+            distribution: Fill each reading's ``distribution``: the probability of every class at
+                each step of the reading.
+
+        Raises:
+            ValueError: None of ``allow`` is in the model's charset.
+        """
         if isinstance(images, (str, Path, bytes, Image.Image, np.ndarray)) or _is_tensor(images):
             raise TypeError(f"read() takes a list of images, got one {type(images).__name__}: wrap it in a list")
-        return [reading for _, reading in self.iter_read(images, on_error="raise")]
+        return [reading for _, reading in self.iter_read(images, "raise", allow, distribution)]
 
     def iter_read(
-        self, images: Iterable[ImageSource], on_error: Literal["raise", "yield"] = "yield"
+        self,
+        images: Iterable[ImageSource],
+        on_error: Literal["raise", "yield"] = "yield",
+        allow: str | None = None,
+        distribution: bool = False,
     ) -> Iterator[tuple[ImageSource, Reading | Exception]]:
         """Yield ``(source, reading)`` in input order, a batch at a time. With
         ``on_error="yield"`` an unreadable image yields ``(source, error)`` and the rest go on.
+        ``allow`` and ``distribution`` as for ``read``.
 
         Images are decoded and prepared by ``PREPARE_THREADS`` threads (Pillow and numpy release
         the GIL for most of the work) up to two batches ahead, so preparing the next batch
         overlaps the model's pass over this one."""
+        if allow is not None:
+            self.tokenizer.allowed(allow)  # a wrong allow fails before any image is read
         pending: list[tuple[ImageSource, np.ndarray | Exception]] = []
         readable = 0  # images in `pending` that decoded
         for source, item in self._prepared(images):
@@ -140,9 +186,9 @@ class CaptchaReader:
             pending.append((source, item))
             readable += isinstance(item, np.ndarray)
             if readable == self.batch_size:
-                yield from self._flush(pending)
+                yield from self._flush(pending, allow, distribution)
                 pending, readable = [], 0
-        yield from self._flush(pending)
+        yield from self._flush(pending, allow, distribution)
 
     def _prepared(self, images: Iterable[ImageSource]) -> Iterator[tuple[ImageSource, np.ndarray | Exception]]:
         with ThreadPoolExecutor(max_workers=PREPARE_THREADS, thread_name_prefix="prepare") as pool:
@@ -154,9 +200,11 @@ class CaptchaReader:
             while ahead:
                 yield _outcome(*ahead.popleft())
 
-    def _flush(self, pending: list) -> Iterator[tuple[ImageSource, Reading | Exception]]:
+    def _flush(
+        self, pending: list, allow: str | None, distribution: bool
+    ) -> Iterator[tuple[ImageSource, Reading | Exception]]:
         arrays = [item for _, item in pending if isinstance(item, np.ndarray)]
-        readings = iter(self.read_arrays(np.stack(arrays)) if arrays else [])
+        readings = iter(self.read_arrays(np.stack(arrays), allow, distribution) if arrays else [])
         for source, item in pending:
             yield source, next(readings) if isinstance(item, np.ndarray) else item
 

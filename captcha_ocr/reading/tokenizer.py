@@ -64,6 +64,22 @@ class Tokenizer:
             ids[row, : len(label)] = self.ids(label)
         return ids
 
+    def allowed(self, characters: str) -> np.ndarray:
+        """(C,) bool: the classes a reading limited to ``characters`` may use: those of its
+        characters the charset has, and the padding / blank class, always.
+
+        Raises:
+            ValueError: None of ``characters`` is in the charset.
+        """
+        known = [self._stoi[c] for c in set(characters) if c in self._stoi]
+        if not known:
+            raise ValueError(
+                f"none of the allowed characters {characters!r} is in the model's charset {self.charset!r}"
+            )
+        mask = np.zeros(self.num_classes, dtype=bool)
+        mask[[self.pad_id, *known]] = True
+        return mask
+
     def ids(self, text: str) -> list[int]:
         """The ids of a text's characters (all in the charset; its length is not checked)."""
         return [self._stoi[c] for c in text]

@@ -1,0 +1,1 @@
+"""The server's routes, one router per concern: the native API, ddddocr's two APIs, and status."""

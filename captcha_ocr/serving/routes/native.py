@@ -1,0 +1,74 @@
+"""The native API: ``POST /v1/read`` and what describes the server, ``/v1/model`` and ``/v1/stats``."""
+
+from dataclasses import asdict
+
+from fastapi import APIRouter, Depends, Request
+
+from captcha_ocr.serving.bodies import content_kind, read_form, read_json
+from captcha_ocr.serving.deps import Service, require_api_key
+from captcha_ocr.serving.schemas import ImageReading, InputSize, ModelAnswer, ReadAnswer, StatsAnswer
+from captcha_ocr.serving.service import ApiError, ReadOptions, decode_or_error
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], tags=["native"])
+
+JSON_SHAPE = 'JSON must be {"images": ["<base64>", ...]}'
+READ_BODY = {
+    "requestBody": {
+        "content": {
+            "multipart/form-data": {"schema": {"type": "object", "properties": {
+                "files": {"type": "array", "items": {"type": "string", "format": "binary"}}}}},
+            "application/json": {"schema": {"type": "object", "required": ["images"], "properties": {
+                "images": {"type": "array", "items": {"type": "string", "description": "base64 image file"}}}}},
+        }
+    }
+}  # fmt: skip
+
+
+@router.post("/read", openapi_extra=READ_BODY, response_model_exclude_none=True)
+async def read(request: Request, service: Service, allow: str | None = None, probability: bool = False) -> ReadAnswer:
+    """Read images sent as multipart files (any field name, several allowed) or as JSON
+    ``{"images": ["<base64>", ...]}``. Answers one entry per image, in order: ``text``,
+    ``confidence``, per-character ``characters``, or ``error`` for an image that cannot be read.
+    ``?allow=0123456789`` reads only those characters; ``?probability=true`` adds every class's
+    probability at each step."""
+    kind = content_kind(request)
+    if kind == "multipart/form-data":
+        form = await read_form(request, service, service.limits.max_images)
+        contents: list = [await value.read() for _, value in form.multi_items() if hasattr(value, "read")]
+    elif kind == "application/json":
+        payload = await read_json(request, service)
+        images = payload.get("images") if isinstance(payload, dict) else None
+        if not isinstance(images, list):
+            raise ApiError(422, JSON_SHAPE)
+        service.check_count(len(images))
+        if not all(isinstance(i, str) for i in images):
+            raise ApiError(422, JSON_SHAPE)
+        contents = [decode_or_error(text) for text in images]
+    else:
+        raise ApiError(415, "send multipart/form-data files or application/json base64 images")
+    outcomes = await service.read(contents, ReadOptions(allow, probability))
+    return ReadAnswer(model=service.model_name, results=[ImageReading.of(i, o) for i, o in enumerate(outcomes)])
+
+
+@router.get("/model")
+async def model(service: Service) -> ModelAnswer:
+    """The model's name, alphabet, label lengths and input size, and the server's limits."""
+    reader = service.reader
+    tokenizer = reader.tokenizer
+    return ModelAnswer(
+        name=service.model_name,
+        charset=tokenizer.charset,
+        classes=reader.classes,
+        min_length=tokenizer.min_length,
+        max_length=tokenizer.max_length,
+        input=InputSize(
+            height=reader.height, width=reader.width, crop_to_text=reader.crop_to_text, normalize=reader.normalize
+        ),
+        limits=asdict(service.limits),
+    )
+
+
+@router.get("/stats")
+async def stats(service: Service) -> StatsAnswer:
+    """Images read and forward passes run since the start: their ratio is the mean batch size."""
+    return StatsAnswer(images=service.batcher.images, batches=service.batcher.batches)
