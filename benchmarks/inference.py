@@ -1,6 +1,6 @@
 """Inference speed and accuracy of the shipped model on the fold-0 test images.
 
-    python benchmarks/inference.py --data_dir ../shared/data/captcha_images_v2 [--model crnn fast] \
+    python benchmarks/inference.py --data-dir ../shared/data/captcha_images_v2 [--model crnn fast] \
         [--backend torch onnx ddddocr]
 
 Each backend is measured in a process of its own (so one backend's threads and caches do not
@@ -96,7 +96,7 @@ def child(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data_dir", type=Path, required=True)
+    parser.add_argument("--data-dir", "--data_dir", dest="data_dir", type=Path, required=True)
     parser.add_argument("--model", nargs="+", default=["crnn", "fast"], help="shipped models or model files")
     parser.add_argument("--backend", nargs="+", default=["torch", "onnx", "ddddocr"])
     parser.add_argument("--threads", type=int, default=os.cpu_count())

@@ -1,7 +1,7 @@
 """How many labelled captchas does a reader need? Test CER against the number of training images.
 
     python benchmarks/learning_curve.py --config configs/crnn.yaml \\
-        --data_dir ../shared/data/captcha_images_v2 --sizes 50 100 200 400 --full results/crnn_cv.csv
+        --data-dir ../shared/data/captcha_images_v2 --sizes 50 100 200 400 --full results/crnn_cv.csv
 
 For every size, fold and seed, trains the config on a subsample of the fold's training part
 (``--data.train_size``: nested subsamples, the same validation and test parts at every size) and
@@ -102,7 +102,9 @@ def markdown(table: list[dict]) -> str:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", action="append", required=True, help="config file; repeat to layer configs")
-    parser.add_argument("--data_dir", required=True, help="folder of labelled captcha images")
+    parser.add_argument(
+        "--data-dir", "--data_dir", dest="data_dir", required=True, help="folder of labelled captcha images"
+    )
     parser.add_argument("--sizes", type=int, nargs="+", required=True, help="training images per run")
     parser.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
@@ -112,7 +114,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="train every size for about this many optimizer steps (epochs = steps / batches per epoch), so that "
         "sizes compare at equal compute; default: the config's max_epochs at every size",
     )
-    parser.add_argument("--batch_size", type=int, default=32, help="the config's batch size, for --steps")
+    parser.add_argument(
+        "--batch-size",
+        "--batch_size",
+        dest="batch_size",
+        type=int,
+        default=32,
+        help="the config's batch size, for --steps",
+    )
     parser.add_argument("--full", type=Path, help="cross-validation runs of the same config on the whole training part")
     parser.add_argument("--name", help="results name (default: stem of the last config)")
     parser.add_argument("--out", type=Path, help="runs file (default: results/learning_curve_<name>.csv)")

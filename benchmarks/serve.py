@@ -154,7 +154,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="crnn")
     parser.add_argument("--backend", default="onnx", choices=("onnx", "torch"))
-    parser.add_argument("--data_dir", type=Path, default=DEFAULT_DATA, help="PNG files to send (first 256)")
+    parser.add_argument(
+        "--data-dir",
+        "--data_dir",
+        dest="data_dir",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="PNG files to send (first 256)",
+    )
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each run (bounded)")
     args = parser.parse_args()

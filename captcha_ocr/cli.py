@@ -3,12 +3,14 @@
 captcha-ocr read PATH... [--json] [--backend torch|onnx] [--model FILE]
 captcha-ocr serve [--host 127.0.0.1] [--port 8000] [--model crnn|fast|FILE] [--backend onnx|torch]
 captcha-ocr export model.onnx [--checkpoint FILE]
-captcha-ocr cv --config configs/crnn.yaml --data_dir DIR [--folds ..] [--seeds ..] [--model.x=..]
-captcha-ocr report --predictions results/crnn_oof.csv --data_dir DIR --out reports/crnn
-captcha-ocr synth --n 3000 --charset 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ --length 4-6 --out DIR
+captcha-ocr cv --config configs/crnn.yaml --data-dir DIR [--folds ..] [--seeds ..] [--model.x=..]
+captcha-ocr report --predictions results/crnn_oof.csv --data-dir DIR --out reports/crnn
+captcha-ocr synth --count 3000 --charset 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ --length 4-6 --out DIR
 
-Every subcommand is parsed here; the training-side ones (cv, report, synth, export) import their
-module, and with it torch and Lightning, only when they run.
+Every command's arguments are parsed here, and only here: the modules behind them export typed
+functions. The training-side commands (cv, report, synth, export) import their module, and with
+it torch and Lightning, only when they run. Flags are kebab-case; the snake-case spellings of
+earlier versions (``--data_dir``, ``--k``, ``--n``) still work.
 """
 
 import argparse
@@ -19,8 +21,9 @@ import json
 import os
 import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 
 from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, is_image_file, not_a_regular_file
 from captcha_ocr.reading.reader import Reading
@@ -244,25 +247,81 @@ def build_parser() -> argparse.ArgumentParser:
     exporting = commands.add_parser("export", help="export a checkpoint to ONNX (dynamic batch)")
     exporting.add_argument("output", help="the .onnx file to write")
     exporting.add_argument("--checkpoint", help="Lightning checkpoint or .pt weights; default: the shipped crnn model")
-    exporting.set_defaults(run=run_module("model.export"))
+    exporting.set_defaults(run=export)
 
     add_training_commands(commands)
     return parser
 
 
-def run_module(name: str) -> Callable[[argparse.Namespace], int]:
-    """A subcommand's run function: ``run(args)`` of ``captcha_ocr.<name>``, imported when it runs."""
+def training_module(name: str, command: str) -> ModuleType | None:
+    """``captcha_ocr.<name>``, imported when a training-side command runs (it brings torch and
+    Lightning); ``None``, with the install line printed, when they are missing."""
+    try:
+        return importlib.import_module(f"captcha_ocr.{name}")
+    except ImportError as error:
+        print(f"captcha-ocr: {command} needs the train extra ({error}): pip install 'captcha_ocr[train]'",
+              file=sys.stderr)  # fmt: skip
+        return None
 
-    def run(args: argparse.Namespace) -> int:
-        try:
-            module = importlib.import_module(f"captcha_ocr.{name}")
-        except ImportError as error:
-            print(f"captcha-ocr: {args.command} needs the train extra ({error}): pip install 'captcha_ocr[train]'",
-                  file=sys.stderr)  # fmt: skip
-            return 2
-        return module.run(args) or 0
 
-    return run
+def export(args: argparse.Namespace) -> int:
+    """Exit code 2 for a model file that cannot be loaded, with the reason in one line."""
+    if (module := training_module("model.export", "export")) is None:
+        return 2
+    from captcha_ocr.reading.weights import DEFAULT_WEIGHTS
+
+    try:
+        print(f"wrote {module.export_onnx(args.output, args.checkpoint or DEFAULT_WEIGHTS)}")
+    except (ValueError, FileNotFoundError) as error:
+        print(f"captcha-ocr: cannot export: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def cross_validate(args: argparse.Namespace) -> int:
+    from captcha_ocr.analysis.results import markdown_table, read_rows, run_summary
+
+    if args.table:
+        print(markdown_table(args.table))
+        return 0
+    if not args.config or not args.data_dir:
+        print("captcha-ocr cv: --config and --data-dir are required (or --table to summarise results)", file=sys.stderr)
+        return 2
+    if (module := training_module("training.crossval", "cv")) is None:
+        return 2
+    runs = module.cross_validate(args.config, args.data_dir, args.folds, args.seeds, args.name, args.out,
+                                 args.overrides)  # fmt: skip
+    print(run_summary(read_rows(runs)))
+    return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    """Nothing is written for a model or predictions file that cannot be used (exit code 2)."""
+    if (module := training_module("analysis.report", "report")) is None:
+        return 2
+    try:
+        results, charset = module.results_to_report(args.predictions, args.checkpoint, args.data_dir, args.part,
+                                                    args.fold, args.charset)  # fmt: skip
+    except (ValueError, OSError) as error:
+        print(f"captcha-ocr: cannot report: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(module.write_report(results, args.data_dir, args.out, charset, args.worst)))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def synth(args: argparse.Namespace) -> int:
+    if (module := training_module("data.synth", "synth")) is None:
+        return 2
+    try:
+        min_length, max_length = module.parse_lengths(args.length)
+        paths = module.synthesize(args.out, args.count, args.charset, min_length, max_length, args.seed, args.width,
+                                  args.height)  # fmt: skip
+    except (ValueError, FileExistsError) as error:
+        print(f"captcha-ocr: cannot draw: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {len(paths)} images to {args.out}")
+    return 0
 
 
 def add_training_commands(commands: argparse._SubParsersAction) -> None:
@@ -275,44 +334,46 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
     )
     cv.add_argument("--config", action="append", help="config file; repeat to layer an ablation on a base config")
     cv.add_argument("--table", type=Path, nargs="+", metavar="CSV", help="only print a Markdown table of runs files")
-    cv.add_argument("--data_dir", help="folder of labelled captcha images")
+    cv.add_argument("--data-dir", "--data_dir", dest="data_dir", help="folder of labelled captcha images")
     cv.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     cv.add_argument("--seeds", type=int, nargs="+", default=[0])
     cv.add_argument("--name", help="results name (default: stem of the last config)")
     cv.add_argument("--out", type=Path, default=Path("results"), help="results folder")
-    cv.set_defaults(run=run_module("training.crossval"), takes_overrides=True)
+    cv.set_defaults(run=cross_validate, takes_overrides=True)
 
-    report = commands.add_parser(
+    reporting = commands.add_parser(
         "report",
         help="error-analysis tables and figures",
         description="Error-analysis tables (per image, worst, confusions, error rates) and figures, from "
         "per-image results or from a checkpoint evaluated on a part of the split it was trained with.",
     )
-    source = report.add_mutually_exclusive_group(required=True)
+    source = reporting.add_mutually_exclusive_group(required=True)
     source.add_argument("--predictions", type=Path, help="per-image results (results/<name>_oof.csv)")
     source.add_argument("--checkpoint", type=Path, help="a checkpoint to evaluate on --part of its own split")
-    report.add_argument("--data_dir", type=Path, required=True, help="folder of the images")
-    report.add_argument("--fold", type=int, help="fold to evaluate on (default: the checkpoint's, else 0)")
-    report.add_argument("--part", choices=("train", "val", "test"), default="test")
-    report.add_argument("--charset", help="charset of the confusion matrix (default: the model's)")
-    report.add_argument("--k", type=int, default=16, help="how many worst images to show")
-    report.add_argument("--out", type=Path, required=True, help="folder to write into")
-    report.set_defaults(run=run_module("analysis.report"))
+    reporting.add_argument("--data-dir", "--data_dir", dest="data_dir", type=Path, required=True,
+                           help="folder of the images")  # fmt: skip
+    reporting.add_argument("--fold", type=int, help="fold to evaluate on (default: the checkpoint's, else 0)")
+    reporting.add_argument("--part", choices=("train", "val", "test"), default="test")
+    reporting.add_argument("--charset", help="charset of the confusion matrix (default: the model's)")
+    reporting.add_argument("--worst", "--k", dest="worst", type=positive_int, default=16,
+                           help="how many worst images to show (default 16)")  # fmt: skip
+    reporting.add_argument("--out", type=Path, required=True, help="folder to write into")
+    reporting.set_defaults(run=report)
 
-    synth = commands.add_parser(
+    drawing = commands.add_parser(
         "synth",
         help="draw a labelled synthetic set",
         description="Draw labelled captchas with the captcha package into a new or empty folder "
         "(<label>.png, <label>_<k>.png when a label repeats); the same seed draws the same files.",
     )
-    synth.add_argument("--n", type=positive_int, required=True, help="number of images")
-    synth.add_argument("--charset", required=True, help="characters to draw labels from")
-    synth.add_argument("--length", default="5", help="label length, or a range such as 4-6")
-    synth.add_argument("--out", type=Path, required=True, help="new or empty folder")
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--width", type=positive_int, default=160)
-    synth.add_argument("--height", type=positive_int, default=60)
-    synth.set_defaults(run=run_module("data.synth"))
+    drawing.add_argument("--count", "--n", dest="count", type=positive_int, required=True, help="number of images")
+    drawing.add_argument("--charset", required=True, help="characters to draw labels from")
+    drawing.add_argument("--length", default="5", help="label length, or a range such as 4-6")
+    drawing.add_argument("--out", type=Path, required=True, help="new or empty folder")
+    drawing.add_argument("--seed", type=int, default=0)
+    drawing.add_argument("--width", type=positive_int, default=160)
+    drawing.add_argument("--height", type=positive_int, default=60)
+    drawing.set_defaults(run=synth)
 
 
 OUTPUT_FAILED = 4  # exit code: the output could not be written

@@ -78,13 +78,28 @@ def test_report_writes_tables_and_figures(tmp_path: Path) -> None:
 
 
 def test_report_from_a_checkpoint_evaluates_one_part(make_folder, tmp_path: Path) -> None:
-    from captcha_ocr.analysis.report import main as report
+    from captcha_ocr.cli import main as cli
 
     from .helpers import random_labels, write_tiny_weights
 
     folder = make_folder(random_labels(20))
     weights = write_tiny_weights(tmp_path / "tiny.pt")
-    report(["--checkpoint", str(weights), "--data_dir", str(folder), "--fold", "1", "--out", str(tmp_path / "r")])
+    assert (
+        cli(
+            [
+                "report",
+                "--checkpoint",
+                str(weights),
+                "--data-dir",
+                str(folder),
+                "--fold",
+                "1",
+                "--out",
+                str(tmp_path / "r"),
+            ]
+        )
+        == 0
+    )
     with (tmp_path / "r" / "per_image.csv").open() as file:
         rows = list(csv.DictReader(file))
     assert len(rows) == 4  # the test part of fold 1: a fifth of 20 images
@@ -96,7 +111,7 @@ def test_report_takes_the_split_a_checkpoint_was_trained_with(make_folder, tmp_p
     """A model trained with another split seed and fold is reported on its own test images."""
     import lightning.pytorch as pl
 
-    from captcha_ocr.analysis.report import main as report
+    from captcha_ocr.cli import main as cli
     from captcha_ocr.data.datamodule import CaptchaDataModule
     from captcha_ocr.training.system import CaptchaSystem
 
@@ -108,7 +123,7 @@ def test_report_takes_the_split_a_checkpoint_was_trained_with(make_folder, tmp_p
                          enable_model_summary=False)  # fmt: skip
     trainer.fit(CaptchaSystem(channels=(8, 8, 8), lstm_hidden=8), datamodule=data)
     checkpoint = trainer.checkpoint_callback.best_model_path
-    report(["--checkpoint", checkpoint, "--data_dir", str(folder), "--out", str(tmp_path / "r")])
+    assert cli(["report", "--checkpoint", checkpoint, "--data_dir", str(folder), "--out", str(tmp_path / "r")]) == 0
     with (tmp_path / "r" / "per_image.csv").open() as file:
         rows = list(csv.DictReader(file))
     assert [row["file"] for row in rows] == [path.name for path in data.files("test")]

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from captcha_ocr.analysis.results import RUN_COLUMNS, read_rows
+from captcha_ocr.cli import main as command
 from captcha_ocr.data.datamodule import CaptchaDataModule
-from captcha_ocr.training.crossval import main as crossval
 from captcha_ocr.training.lightning_cli import CaptchaCLI
 
 from .helpers import ROOT, SMOKE, draw_captcha, random_labels
@@ -174,14 +174,14 @@ def test_crossval_records_runs_and_out_of_fold_predictions(make_folder, tmp_path
         f"--trainer.logger.init_args.save_dir={tmp_path}",
         "--trainer.max_epochs=1",
     ]
-    crossval(args)
+    assert command(["cv", *args]) == 0
     runs = read_rows(tmp_path / "results" / "smoke_cv.csv")
     assert [(r["fold"], r["seed"]) for r in runs] == [("0", "0"), ("3", "0")]
     assert set(RUN_COLUMNS) <= set(runs[0])
     predictions = read_rows(tmp_path / "results" / "smoke_oof.csv")
     assert len(predictions) == 12  # two test folds of 6 images each
     assert {p["label"] for p in predictions} <= set(random_labels(30))
-    crossval(args)  # recorded runs are skipped, not repeated
+    assert command(["cv", *args]) == 0  # recorded runs are skipped, not repeated
     assert len(read_rows(tmp_path / "results" / "smoke_cv.csv")) == 2
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == []  # nothing else written here
 

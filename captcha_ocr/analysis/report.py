@@ -1,14 +1,12 @@
 """Write an error-analysis report: CSV tables and PNG figures.
 
-    captcha-ocr report --predictions results/crnn_oof.csv --data_dir ../shared/data/captcha_images_v2 \\
+    captcha-ocr report --predictions results/crnn_oof.csv --data-dir ../shared/data/captcha_images_v2 \\
         --out reports/crnn
-    captcha-ocr report --checkpoint best.ckpt --part test --data_dir ... --out reports/fold0
+    captcha-ocr report --checkpoint best.ckpt --part test --data-dir ... --out reports/fold0
 """
 
-import argparse
 import csv
 import json
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -81,31 +79,27 @@ def write_report(results: list[ImageResult], data_dir: Path, out: Path, charset:
     return numbers
 
 
-def run(args: argparse.Namespace) -> int:
-    """``captcha-ocr report`` (arguments in ``captcha_ocr.cli``)."""
-    try:
-        if args.checkpoint:
-            results, spec = evaluate_checkpoint(args.checkpoint, args.data_dir, args.part, args.fold)
-            charset = args.charset or spec.charset
-        else:
-            results = read_image_results(args.predictions)
-            charset = args.charset or "".join(sorted({c for r in results for c in r.label}))
-        if not any(r.label for r in results):
-            raise ValueError(f"{args.predictions or args.checkpoint}: no labelled images to analyse")
-    except (ValueError, OSError) as error:  # a bad model or predictions file: named, nothing written
-        print(f"captcha-ocr: cannot report: {error}", file=sys.stderr)
-        return 2
-    numbers = write_report(results, args.data_dir, args.out, charset, args.k)
-    print(json.dumps(numbers))
-    print(f"wrote {args.out}")
-    return 0
+def results_to_report(
+    predictions: Path | None = None,
+    checkpoint: Path | None = None,
+    data_dir: Path | None = None,
+    part: str = "test",
+    fold: int | None = None,
+    charset: str | None = None,
+) -> tuple[list[ImageResult], str]:
+    """The labelled per-image results a report is made of, and the charset of its confusion
+    matrix: read from ``predictions``, or from ``checkpoint`` evaluated on ``part`` of its own
+    split of ``data_dir``.
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from captcha_ocr.cli import main as cli
-
-    return cli(["report", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    Raises:
+        ValueError, OSError: A model or predictions file that cannot be used, named.
+    """
+    if checkpoint is not None:
+        results, spec = evaluate_checkpoint(checkpoint, data_dir, part, fold)
+        charset = charset or spec.charset
+    else:
+        results = read_image_results(predictions)
+        charset = charset or "".join(sorted({c for r in results for c in r.label}))
+    if not any(r.label for r in results):
+        raise ValueError(f"{predictions or checkpoint}: no labelled images to analyse")
+    return results, charset

@@ -7,7 +7,6 @@ Writes ``<label>.png`` (``<label>_<k>.png`` when a label repeats) into an empty 
 ``captcha`` 0.7.0 draws all its randomness from Python's ``random`` module, which this seeds.
 """
 
-import argparse
 import random
 from collections import Counter
 from collections.abc import Iterator
@@ -77,11 +76,3 @@ def synthesize(
         image.save(path)
         paths.append(path)
     return paths
-
-
-def run(args: argparse.Namespace) -> int:
-    """``captcha-ocr synth`` (arguments in ``captcha_ocr.cli``)."""
-    min_length, max_length = parse_lengths(args.length)
-    paths = synthesize(args.out, args.n, args.charset, min_length, max_length, args.seed, args.width, args.height)
-    print(f"wrote {len(paths)} images to {args.out}")
-    return 0

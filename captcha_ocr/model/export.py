@@ -1,7 +1,6 @@
 """ONNX export of a trained network, with its ``ModelSpec`` in the file's metadata."""
 
 import json
-import sys
 import warnings
 from pathlib import Path
 
@@ -41,14 +40,3 @@ def export_onnx(output: str | Path, checkpoint: str | Path = DEFAULT_WEIGHTS) ->
     entry.key, entry.value = ONNX_SPEC_KEY, json.dumps(spec.to_dict())
     onnx.save(graph, output)
     return output
-
-
-def run(args) -> int:
-    """``captcha-ocr export OUTPUT [--checkpoint FILE]``: exit code 2 for a model file that
-    cannot be loaded, with the reason in one line."""
-    try:
-        print(f"wrote {export_onnx(args.output, args.checkpoint or DEFAULT_WEIGHTS)}")
-    except (ValueError, FileNotFoundError) as error:
-        print(f"captcha-ocr: cannot export: {error}", file=sys.stderr)
-        return 2
-    return 0

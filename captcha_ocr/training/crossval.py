@@ -1,10 +1,8 @@
 """Cross-validate a config over the k folds (and seeds) and record every run.
 
-    captcha-ocr cv --config configs/crnn.yaml --data_dir ../shared/data/captcha_images_v2
+    captcha-ocr cv --config configs/crnn.yaml --data-dir ../shared/data/captcha_images_v2
     captcha-ocr cv --config configs/crnn.yaml --config configs/ablations/ctc.yaml \\
-        --data_dir ../shared/data/captcha_images_v2 --folds 0 1 --seeds 0 1
-
-(``python -m captcha_ocr.training.crossval`` takes the same arguments; they are defined in ``cli``.)
+        --data-dir ../shared/data/captcha_images_v2 --folds 0 1 --seeds 0 1
 
 For each fold and seed, one `fit` picks its checkpoint on the validation part of the train
 folds; only then is the test fold read, once. Appends one row per run to
@@ -13,22 +11,12 @@ folds; only then is the test fold read, once. Appends one row per run to
 cross-validation resumes), and prints the mean ± std over the recorded runs.
 """
 
-import argparse
-import sys
 import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
-from captcha_ocr.analysis.results import (
-    IMAGE_COLUMNS,
-    RUN_COLUMNS,
-    ImageResult,
-    append_rows,
-    markdown_table,
-    read_rows,
-    run_summary,
-)
+from captcha_ocr.analysis.results import IMAGE_COLUMNS, RUN_COLUMNS, ImageResult, append_rows, read_rows
 from captcha_ocr.training.evaluation import evaluate
 from captcha_ocr.training.lightning_cli import CaptchaCLI
 
@@ -79,23 +67,27 @@ def run_fold(
     return row, predictions
 
 
-def run(args: argparse.Namespace) -> int:
-    """``captcha-ocr cv`` (arguments in ``captcha_ocr.cli``); ``args.overrides`` go to every run."""
-    if args.table:
-        print(markdown_table(args.table))
-        return 0
-    if not args.config or not args.data_dir:
-        print("captcha-ocr cv: --config and --data_dir are required (or --table to summarise results)", file=sys.stderr)
-        return 2
-    name = args.name or Path(args.config[-1]).stem
-    runs_path, predictions_path = args.out / f"{name}_cv.csv", args.out / f"{name}_oof.csv"
+def cross_validate(
+    configs: Sequence[str],
+    data_dir: str,
+    folds: Sequence[int] = (0, 1, 2, 3, 4),
+    seeds: Sequence[int] = (0,),
+    name: str | None = None,
+    out: Path = Path("results"),
+    overrides: Sequence[str] = (),
+) -> Path:
+    """Run every (fold, seed) not yet in ``out/<name>_cv.csv`` (``name``: the last config's stem),
+    appending its row there and its per-image test readings to ``out/<name>_oof.csv`` as it ends;
+    returns the runs file. ``overrides`` (``--model.head=ctc``) go to every run."""
+    name = name or Path(configs[-1]).stem
+    runs_path, predictions_path = out / f"{name}_cv.csv", out / f"{name}_oof.csv"
     done = {(int(r["fold"]), int(r["seed"])) for r in read_rows(runs_path)}
-    for seed in args.seeds:
-        for fold in args.folds:
+    for seed in seeds:
+        for fold in folds:
             if (fold, seed) in done:
                 print(f"fold {fold} seed {seed}: already in {runs_path}, skipped")
                 continue
-            row, predictions = run_fold(args.config, args.data_dir, fold, seed, name, args.overrides)
+            row, predictions = run_fold(configs, data_dir, fold, seed, name, overrides)
             append_rows(runs_path, RUN_COLUMNS, [row])
             append_rows(predictions_path, IMAGE_COLUMNS, (p.row() for p in predictions))
             print(
@@ -103,15 +95,4 @@ def run(args: argparse.Namespace) -> int:
                 f"{row['epochs']} epochs in {row['train_seconds']:.0f} s",
                 flush=True,
             )
-    print(run_summary(read_rows(runs_path)))
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from captcha_ocr.cli import main as cli
-
-    return cli(["cv", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return runs_path
