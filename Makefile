@@ -1,6 +1,7 @@
 # From a fresh clone, two commands (Python 3.10+ is all they need):
 #   make train   set up, train configs/crnn.yaml on fold 0, test the chosen checkpoint on the held-out fold
 #   make test    set up, then lint and run the whole test suite (what CI runs)
+#   make test-fast  the same without the slow, network and browser tests (about a minute)
 # From a subfolder of the clone: make -C "$(git rev-parse --show-toplevel)" test
 # Offline, or with the data elsewhere: make train DATA_DIR=/path/to/captcha_images_v2
 
@@ -15,7 +16,7 @@ DATA := $(abspath $(DATA_DIR))
 RUN := cd $(ROOT) && $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: setup train test data
+.PHONY: setup train test test-fast data
 
 setup: $(STAMP)
 
@@ -42,3 +43,7 @@ train: data
 test: setup
 	cd $(ROOT) && $(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 	$(RUN) -m pytest -q
+
+test-fast: setup
+	cd $(ROOT) && $(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(RUN) -m pytest -q -m "not slow and not network and not browser"

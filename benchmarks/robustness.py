@@ -40,8 +40,9 @@ from PIL import Image
 
 from captcha_ocr.analysis.perturbations import DESIGN, HELD_OUT, PERTURBATIONS, STRENGTHS, Perturbation
 from captcha_ocr.analysis.results import append_rows, read_rows, write_rows
+from captcha_ocr.data.sources import find_data_dir
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "captcha_images_v2"
+DEFAULT_DATA = find_data_dir(Path(__file__).resolve().parents[1])
 CONFIDENT = 0.9  # a wrong reading above this confidence is a confident mistake
 COVERAGES = [round(c, 2) for c in np.linspace(0.05, 1.0, 20)]
 THRESHOLDS = [0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99]

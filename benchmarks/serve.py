@@ -26,7 +26,9 @@ from pathlib import Path
 
 import httpx
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "captcha_images_v2"
+from captcha_ocr.data.sources import find_data_dir
+
+DEFAULT_DATA = find_data_dir(Path(__file__).resolve().parents[1])
 
 
 def free_port() -> int:

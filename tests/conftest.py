@@ -8,6 +8,13 @@ import pytest
 from .helpers import REAL_DATA, draw_captcha
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that reads captcha_images_v2 is marked ``real_data``."""
+    for item in items:
+        if "real_data" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.real_data)
+
+
 @pytest.fixture
 def make_folder(tmp_path: Path) -> Callable[..., Path]:
     """Write one drawn image per label into a new folder and return the folder."""
@@ -25,5 +32,5 @@ def make_folder(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture
 def real_data() -> Path:
     if not REAL_DATA.is_dir():
-        pytest.skip(f"the shared data set is not at {REAL_DATA}")
+        pytest.skip(f"captcha_images_v2 is not at {REAL_DATA} (set CAPTCHA_OCR_DATA to its folder)")
     return REAL_DATA

@@ -7,13 +7,14 @@ from pathlib import Path
 import torch
 from PIL import Image, ImageDraw
 
+from captcha_ocr.data.sources import find_data_dir
 from captcha_ocr.model.checkpoint import save_model
 from captcha_ocr.model.network import ModelSpec
 from captcha_ocr.reading.tokenizer import DEFAULT_CHARSET
 
 ROOT = Path(__file__).resolve().parents[1]
 SMOKE = str(ROOT / "configs" / "smoke.yaml")
-REAL_DATA = ROOT.parent / "shared" / "data" / "captcha_images_v2"
+REAL_DATA = find_data_dir(ROOT)
 GENERATED_CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"  # what configs/synthetic.yaml draws from
 
 

@@ -77,6 +77,8 @@ def test_report_writes_tables_and_figures(tmp_path: Path) -> None:
         assert [row["file"] for row in csv.DictReader(file)] == ["ep85x.png", "nnn2b.png", "wxy78.png"]
 
 
+@pytest.mark.slow
+@pytest.mark.slow
 def test_report_from_a_checkpoint_evaluates_one_part(make_folder, tmp_path: Path) -> None:
     from captcha_ocr.cli import main as cli
 

@@ -14,6 +14,12 @@ from captcha_ocr.training.lightning_cli import CaptchaCLI
 from .helpers import ROOT, SMOKE, draw_captcha, random_labels
 
 
+@pytest.mark.slow
+@pytest.mark.slow
+@pytest.mark.slow
+@pytest.mark.slow
+@pytest.mark.slow
+@pytest.mark.slow
 def test_fit_fast_dev_run_on_drawn_images(make_folder, tmp_path: Path) -> None:
     folder = make_folder(random_labels(30))
     cli = CaptchaCLI(

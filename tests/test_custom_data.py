@@ -169,3 +169,18 @@ def test_no_validation_images_is_an_error(make_folder, count: int, val_fraction:
     data = CaptchaDataModule(data_dir=str(make_folder(labels_of(count))), val_fraction=val_fraction)
     with pytest.raises(ValueError, match="no validation images"):
         data.setup("fit")
+
+
+def test_the_data_location_comes_from_the_variable_then_make_train_then_shared(tmp_path: Path, monkeypatch) -> None:
+    from captcha_ocr.data.sources import find_data_dir
+
+    checkout = tmp_path / "main"
+    made, shared = checkout / "data" / "captcha_images_v2", tmp_path / "shared" / "data" / "captcha_images_v2"
+    monkeypatch.delenv("CAPTCHA_OCR_DATA", raising=False)
+    assert find_data_dir(checkout) == made  # neither exists: where make train would put it
+    shared.mkdir(parents=True)
+    assert find_data_dir(checkout) == shared
+    made.mkdir(parents=True)
+    assert find_data_dir(checkout) == made
+    monkeypatch.setenv("CAPTCHA_OCR_DATA", str(tmp_path / "elsewhere"))
+    assert find_data_dir(checkout) == tmp_path / "elsewhere"

@@ -6,6 +6,7 @@ from captcha_ocr.model.network import CaptchaNet
 from .helpers import model_spec
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", ["position", "ctc", "joint"])
 @pytest.mark.parametrize("size", [(32, 128), (50, 200)])
 def test_output_shapes(head: str, size: tuple[int, int]) -> None:

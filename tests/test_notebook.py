@@ -4,6 +4,7 @@ import csv
 from pathlib import Path
 
 import nbformat
+import pytest
 from nbclient import NotebookClient
 
 from captcha_ocr.analysis.results import IMAGE_COLUMNS, RUN_COLUMNS
@@ -20,6 +21,7 @@ def write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
+@pytest.mark.slow
 def test_error_analysis_notebook_executes(tmp_path: Path, monkeypatch) -> None:
     images = tmp_path / "images"
     images.mkdir()

@@ -8,6 +8,8 @@ import pytest
 
 from .helpers import ROOT, draw_captcha
 
+pytestmark = [pytest.mark.network, pytest.mark.slow]  # installs from the package index
+
 
 @pytest.fixture(scope="module")
 def onnx_only_env(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -70,6 +70,10 @@ def folder(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
+@pytest.mark.slow
+@pytest.mark.slow
+@pytest.mark.slow
 def test_same_seed_gives_same_metrics(folder: Path, tmp_path: Path) -> None:
     first, second = fit(folder, tmp_path / "a"), fit(folder, tmp_path / "b")
     assert val_metrics(first) == val_metrics(second)

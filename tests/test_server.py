@@ -173,6 +173,7 @@ def test_concurrent_requests_are_answered_correctly_and_batched(reader, images) 
     assert stats["batches"] < 96  # some forward passes served several requests
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (.ci/run installs it)")
 def test_page_reads_an_uploaded_captcha_in_a_real_browser(reader, tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright

@@ -99,6 +99,7 @@ class FirstTargets(pl.Callback):
             self.by_epoch[trainer.current_epoch] = batch[1].clone()
 
 
+@pytest.mark.slow
 def test_fit_on_a_stream_sees_the_epochs_batches(tmp_path: Path) -> None:
     """Lightning hands the epoch to the stream's sampler: epoch e trains on batches (e, 0), (e, 1)."""
     data = CaptchaDataModule(data_dir=str(tmp_path / "drawn"), synthetic_size=30, charset=CHARSET, min_length=4,

@@ -1,6 +1,7 @@
 """Where a data folder comes from when it is not there yet, and what a folder's labels hold:
 the download of captcha_images_v2 and the alphabet of a folder's labels."""
 
+import os
 import shutil
 import tempfile
 import urllib.request
@@ -11,6 +12,18 @@ from captcha_ocr.data.dataset import image_files, label_from_name
 from captcha_ocr.reading.images import is_image_file
 
 CAPTCHA_IMAGES_V2_URL = "https://github.com/AakashKumarNain/CaptchaCracker/raw/master/captcha_images_v2.zip"
+DATA_VARIABLE = "CAPTCHA_OCR_DATA"
+
+
+def find_data_dir(checkout: Path) -> Path:
+    """Where captcha_images_v2 is for the tests, benchmarks and notebook of a checkout: the folder
+    named by ``$CAPTCHA_OCR_DATA`` when set; else ``data/captcha_images_v2`` of the checkout (where
+    ``make train`` puts it) or ``../shared/data/captcha_images_v2`` beside it, the first that exists
+    (the former when neither does)."""
+    if os.environ.get(DATA_VARIABLE):
+        return Path(os.environ[DATA_VARIABLE])
+    candidates = [checkout / "data" / "captcha_images_v2", checkout.parent / "shared" / "data" / "captcha_images_v2"]
+    return next((folder for folder in candidates if folder.is_dir()), candidates[0])
 
 
 def charset_of_labels(data_dir: str, label_pattern: str, labels: dict[str, str] | None = None) -> str:
