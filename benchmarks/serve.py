@@ -1,6 +1,6 @@
 """Load test of ``captcha-ocr serve`` on this machine's loopback.
 
-    python benchmarks/serve.py [--model crnn] [--backend onnx] [--seconds 5] [--clients 1 4 16]
+    python benchmarks/serve.py [--model crnn] [--backend onnx] [--seconds 5] [--clients 1 4 16] [--peer]
 
 Starts the server as its own process on 127.0.0.1 (and stops it), measures the time from start
 to a ready ``/healthz``, then drives ``POST /v1/read`` with a bounded number of concurrent
@@ -11,6 +11,11 @@ reader's images/s (same model, same PNG files, batch 64) as the reference.
 Then "under attack": while one client sends, back to back, the two requests that used to stall
 every other client (a JSON body of 1,000,000 entries, a form of 127,000 tiny parts), another
 client's ``GET /healthz`` and single-image reads are timed, against the same without the attack.
+
+With ``--peer``, last: ``POST /ocr`` side by side with a ddddocr-fastapi-like app around ddddocr
+(``ddddocr_fastapi_app.py``; needs ``pip install ddddocr``), one server at a time, the same aiohttp
+client and the same images, and the ratio of requests/s. The clients are aiohttp coroutines in one
+process: light enough to leave the cores to the server.
 """
 
 import argparse
@@ -22,13 +27,20 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from importlib import metadata
 from pathlib import Path
 
+import aiohttp
 import httpx
 
 from captcha_ocr.data.sources import find_data_dir
 
 DEFAULT_DATA = find_data_dir(Path(__file__).resolve().parents[1])
+try:
+    DDDDOCR = metadata.version("ddddocr")
+except metadata.PackageNotFoundError:
+    DDDDOCR = "(not installed)"
 
 
 def free_port() -> int:
@@ -37,17 +49,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(model: str, backend: str, port: int) -> tuple[subprocess.Popen, float]:
-    """Start the server; return it and the seconds until ``/healthz`` answered 200."""
-    command = [sys.executable, "-m", "captcha_ocr.cli", "serve", "--port", str(port), "--model", model,
-               "--backend", backend]  # fmt: skip
+def start_server(command: list[str], port: int, ready_path: str = "/healthz") -> tuple[subprocess.Popen, float]:
+    """Start a server process; return it and the seconds until ``ready_path`` answered 200."""
     start = time.perf_counter()
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     while time.perf_counter() - start < 60:
         if server.poll() is not None:
             raise RuntimeError(f"the server exited: {server.stderr.read().decode()}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=0.5).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}{ready_path}", timeout=0.5).status_code == 200:
                 return server, time.perf_counter() - start
         except httpx.TransportError:
             time.sleep(0.02)
@@ -55,36 +65,86 @@ def start_server(model: str, backend: str, port: int) -> tuple[subprocess.Popen,
     raise RuntimeError("the server was not ready within 60 s")
 
 
-async def drive(url: str, files: list[bytes], clients: int, per_request: int, seconds: float) -> dict:
-    """``clients`` concurrent clients, each sending requests back to back for ``seconds``."""
+def native_form(files: list[bytes], index: int, per_request: int) -> aiohttp.FormData:
+    """``POST /v1/read``: ``per_request`` PNG files as multipart ``files``."""
+    form = aiohttp.FormData()
+    for k in range(per_request):
+        form.add_field("files", files[(index + k) % len(files)], filename="c.png", content_type="image/png")
+    return form
+
+
+def ddddocr_form(data: bytes, charsets: str) -> aiohttp.FormData:
+    """``POST /ocr`` as ddddocr-fastapi's clients send it: the file and the charset restriction."""
+    form = aiohttp.FormData()
+    form.add_field("file", data, filename="c.png", content_type="image/png")
+    form.add_field("charsets", charsets)
+    return form
+
+
+async def drive(url: str, make_form: Callable[[int], aiohttp.FormData], clients: int, seconds: float,
+                answers: list | None = None) -> dict:  # fmt: skip
+    """``clients`` concurrent clients (aiohttp: a light client that leaves the cores to the server),
+    each sending ``make_form(i)`` for i = 0, 1, ... back to back for ``seconds``; with ``answers``,
+    ``(i, JSON answer)`` of every request is appended to it."""
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as client:
+    connector = aiohttp.TCPConnector(limit=clients)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
 
         async def client_loop(offset: int) -> None:
             nonlocal errors
             index = offset
             while time.perf_counter() < deadline:
-                chosen = [files[(index + k) % len(files)] for k in range(per_request)]
-                index += per_request
                 start = time.perf_counter()
-                response = await client.post(url, files=[("files", ("c.png", data, "image/png")) for data in chosen])
+                async with session.post(url, data=make_form(index)) as response:
+                    answer = await response.json()
+                    errors += response.status != 200
                 latencies.append(time.perf_counter() - start)
-                errors += response.status_code != 200
+                if answers is not None:
+                    answers.append((index, answer))
+                index += clients
 
         start = time.perf_counter()
-        await asyncio.gather(*(client_loop(i * 7) for i in range(clients)))
+        await asyncio.gather(*(client_loop(i) for i in range(clients)))
         elapsed = time.perf_counter() - start
     latencies.sort()
     return {
         "requests_per_s": len(latencies) / elapsed,
-        "images_per_s": len(latencies) * per_request / elapsed,
         "p50_ms": 1000 * statistics.median(latencies),
         "p99_ms": 1000 * percentile(latencies, 0.99),
         "errors": errors,
     }
+
+
+def side_by_side(files: list[bytes], labels: list[str], model: str, backend: str, clients: list[int],
+                 seconds: float) -> None:  # fmt: skip
+    """The same client and images against ``captcha-ocr serve`` and the ddddocr-fastapi-like app
+    (``ddddocr_fastapi_app.py``, ddddocr's output restricted to the data set's alphabet), one
+    server at a time: single-image ``POST /ocr`` requests; requests/s, latency, share read right."""
+    charsets = "".join(sorted(set("".join(labels))))
+    peer = [sys.executable, str(Path(__file__).with_name("ddddocr_fastapi_app.py"))]
+    ours = [sys.executable, "-m", "captcha_ocr.cli", "serve", "--model", model, "--backend", backend]
+    rates: dict[tuple[str, int], float] = {}
+    print("\n| server | clients | requests/s | p50 ms | p99 ms | right | errors |\n|---|---|---|---|---|---|---|")
+    for name, command in (("captcha-ocr serve", ours), (f"ddddocr-fastapi-like, ddddocr {DDDDOCR}", peer)):
+        port = free_port()
+        server, _ = start_server([*command, "--port", str(port)], port, ready_path="/docs")
+        try:
+            for count in clients:
+                answers: list = []
+                make_form = lambda i: ddddocr_form(files[i % len(files)], charsets)  # noqa: E731
+                result = asyncio.run(drive(f"http://127.0.0.1:{port}/ocr", make_form, count, seconds, answers))
+                right = sum(answer.get("data") == labels[i % len(labels)] for i, answer in answers) / len(answers)
+                rates[name.split(",")[0], count] = result["requests_per_s"]
+                print(f"| {name} | {count} | {result['requests_per_s']:.0f} | {result['p50_ms']:.1f} | "
+                      f"{result['p99_ms']:.1f} | {100 * right:.1f} % | {result['errors']} |")  # fmt: skip
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    for count in clients:
+        ratio = rates["captcha-ocr serve", count] / rates["ddddocr-fastapi-like", count]
+        print(f"requests/s at {count} client(s): captcha-ocr serve / ddddocr-fastapi-like = {ratio:.1f}x")
 
 
 ATTACKS = {
@@ -166,8 +226,11 @@ def main() -> None:
     )
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each run (bounded)")
+    parser.add_argument("--peer", action="store_true", help="then /ocr side by side with a ddddocr-fastapi-like app")
+    parser.add_argument("--peer-clients", type=int, nargs="+", default=[1, 16])
     args = parser.parse_args()
-    files = [p.read_bytes() for p in sorted(args.data_dir.glob("*.png"))[:256]]
+    paths = sorted(args.data_dir.glob("*.png"))[:256]
+    files = [p.read_bytes() for p in paths]
     if not files:
         sys.exit(f"serve benchmark: no PNG files in {args.data_dir}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}; "
@@ -175,7 +238,9 @@ def main() -> None:
     reference = in_process_images_per_s(args.model, args.backend, files, args.seconds)
     print(f"in-process reader ({args.model}, {args.backend}, batch 64, PNG decoding): {reference:.0f} images/s")
     port = free_port()
-    server, ready = start_server(args.model, args.backend, port)
+    command = [sys.executable, "-m", "captcha_ocr.cli", "serve", "--port", str(port), "--model", args.model,
+               "--backend", args.backend]  # fmt: skip
+    server, ready = start_server(command, port)
     print(f"start to ready: {ready:.2f} s")
     url = f"http://127.0.0.1:{port}"
     try:
@@ -184,10 +249,11 @@ def main() -> None:
         for per_request in (1, 64):
             for clients in args.clients:
                 before = httpx.get(f"{url}/v1/stats").json()
-                result = asyncio.run(drive(f"{url}/v1/read", files, clients, per_request, args.seconds))
+                make_form = lambda i, n=per_request: native_form(files, i * n, n)  # noqa: E731
+                result = asyncio.run(drive(f"{url}/v1/read", make_form, clients, args.seconds))
                 after = httpx.get(f"{url}/v1/stats").json()
                 batch = (after["images"] - before["images"]) / max(1, after["batches"] - before["batches"])
-                rates = f"{result['requests_per_s']:.0f} | {result['images_per_s']:.0f}"
+                rates = f"{result['requests_per_s']:.0f} | {result['requests_per_s'] * per_request:.0f}"
                 latency = f"{result['p50_ms']:.1f} | {result['p99_ms']:.1f}"
                 cells = [clients, per_request, rates, latency, f"{batch:.1f}", result["errors"]]
                 print("| " + " | ".join(map(str, cells)) + " |")
@@ -200,6 +266,9 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+    if args.peer:
+        labels = [p.stem for p in paths]
+        side_by_side(files, labels, args.model, args.backend, args.peer_clients, args.seconds)
 
 
 if __name__ == "__main__":

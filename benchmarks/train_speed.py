@@ -1,4 +1,5 @@
-"""What a training epoch costs on this machine, by input size and network width.
+"""What a training epoch costs on this machine, by input size, where the network first
+down-samples, and network width.
 
     python benchmarks/train_speed.py
 
@@ -17,18 +18,23 @@ from captcha_ocr.model.network import CaptchaNet, ModelSpec
 from captcha_ocr.reading.tokenizer import DEFAULT_CHARSET
 
 TRAIN_IMAGES = 749  # 1,040 images - 208 test - 83 validation
-VARIANTS = [  # (name, height, width, channels, lstm_hidden)
-    ("default: 32x128, channels 32-64-128", 32, 128, (32, 64, 128), 128),
-    ("full size 50x200", 50, 200, (32, 64, 128), 128),
-    ("48x192", 48, 192, (32, 64, 128), 128),
-    ("40x160", 40, 160, (32, 64, 128), 128),
-    ("small: 32x128, channels 16-32-64", 32, 128, (16, 32, 64), 64),
+FULL_RESOLUTION_STEM = ((1, 1), ((2, 2), (2, 2), (2, 1)))  # (stem stride, stage strides) before 0.2.0
+STRIDED_STEM = ((2, 2), ((1, 1), (2, 2), (2, 1)))  # configs/crnn.yaml: the stem takes the first stride
+VARIANTS = [  # (name, height, width, channels, lstm_hidden, strides)
+    ("default: 32x128, channels 32-64-128, strided stem", 32, 128, (32, 64, 128), 128, STRIDED_STEM),
+    ("the same, stem at full resolution (before 0.2.0)", 32, 128, (32, 64, 128), 128, FULL_RESOLUTION_STEM),
+    ("full size 50x200, stem at full resolution", 50, 200, (32, 64, 128), 128, FULL_RESOLUTION_STEM),
+    ("small: 32x128, channels 16-32-64, strided stem", 32, 128, (16, 32, 64), 64, STRIDED_STEM),
+    ("small, stem at full resolution (before 0.2.0)", 32, 128, (16, 32, 64), 64, FULL_RESOLUTION_STEM),
 ]
 
 
-def measure(height: int, width: int, channels: tuple[int, ...], hidden: int) -> tuple[int, float, float]:
-    spec = ModelSpec(DEFAULT_CHARSET, 5, 5, height, width, True, "position", channels, ((2, 2), (2, 2), (2, 1)), 1,
-                     hidden, 1)  # fmt: skip
+def measure(
+    height: int, width: int, channels: tuple[int, ...], hidden: int, strides: tuple
+) -> tuple[int, float, float]:
+    stem_stride, stage_strides = strides
+    spec = ModelSpec(DEFAULT_CHARSET, 5, 5, height, width, True, "joint", channels, stage_strides, 1, hidden, 1,
+                     stem_stride=stem_stride)  # fmt: skip
     model = CaptchaNet(spec)
     optimizer = torch.optim.AdamW(model.parameters())
     images = torch.rand(32, 1, height, width)
@@ -59,8 +65,8 @@ def main() -> None:
     print(f"{os.cpu_count()} CPU cores, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print("| variant | parameters | s / epoch (train) | inference images/s (batch 64, torch) |")
     print("|---|---|---|---|")
-    for name, height, width, channels, hidden in VARIANTS:
-        params, epoch_seconds, inference = measure(height, width, channels, hidden)
+    for name, height, width, channels, hidden, strides in VARIANTS:
+        params, epoch_seconds, inference = measure(height, width, channels, hidden, strides)
         print(f"| {name} | {params / 1e6:.2f} M | {epoch_seconds:.1f} | {inference:.0f} |")
 
 

@@ -78,7 +78,6 @@ def test_report_writes_tables_and_figures(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.slow
 def test_report_from_a_checkpoint_evaluates_one_part(make_folder, tmp_path: Path) -> None:
     from captcha_ocr.cli import main as cli
 
@@ -109,6 +108,7 @@ def test_report_from_a_checkpoint_evaluates_one_part(make_folder, tmp_path: Path
     assert {row["file"] for row in rows} <= {f"{label}.png" for label in random_labels(20)}
 
 
+@pytest.mark.slow
 def test_report_takes_the_split_a_checkpoint_was_trained_with(make_folder, tmp_path: Path) -> None:
     """A model trained with another split seed and fold is reported on its own test images."""
     import lightning.pytorch as pl

@@ -15,11 +15,6 @@ from .helpers import ROOT, SMOKE, draw_captcha, random_labels
 
 
 @pytest.mark.slow
-@pytest.mark.slow
-@pytest.mark.slow
-@pytest.mark.slow
-@pytest.mark.slow
-@pytest.mark.slow
 def test_fit_fast_dev_run_on_drawn_images(make_folder, tmp_path: Path) -> None:
     folder = make_folder(random_labels(30))
     cli = CaptchaCLI(
@@ -38,6 +33,7 @@ def test_fit_fast_dev_run_on_drawn_images(make_folder, tmp_path: Path) -> None:
     assert "val/cer" in cli.trainer.callback_metrics
 
 
+@pytest.mark.slow
 def test_tensorboard_gets_error_figures_and_hparams(make_folder, tmp_path: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -52,6 +48,7 @@ def test_tensorboard_gets_error_figures_and_hparams(make_folder, tmp_path: Path)
     assert {"val/cer", "val/seq_acc", "val/char_acc", "train/loss_epoch", "hp/val/cer"} <= set(events.Tags()["scalars"])
 
 
+@pytest.mark.slow
 def test_predict_writes_csv_for_a_folder(make_folder, tmp_path: Path) -> None:
     folder = make_folder(random_labels(30))
     fit = CaptchaCLI(
@@ -88,6 +85,7 @@ def test_predict_writes_csv_for_a_folder(make_folder, tmp_path: Path) -> None:
     assert all(0 <= float(r["confidence"]) <= 1 for r in rows)
 
 
+@pytest.mark.slow
 def test_fit_then_test_through_main_on_real_images(real_data: Path, tmp_path: Path) -> None:
     common = ["--config", SMOKE, f"--data.data_dir={real_data}", f"--trainer.logger.init_args.save_dir={tmp_path}"]
     fit = subprocess.run(
@@ -164,6 +162,7 @@ def test_prepare_data_fails_clearly(tmp_path: Path) -> None:
     assert not (tmp_path / "d").exists()
 
 
+@pytest.mark.slow
 def test_crossval_records_runs_and_out_of_fold_predictions(make_folder, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     folder = make_folder(random_labels(30))
@@ -205,6 +204,7 @@ def test_every_config_parses(configs: list[str], capsys) -> None:
     assert "model:" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_test_without_ckpt_path_uses_the_best_checkpoint_of_the_latest_run(make_folder, tmp_path: Path, capsys) -> None:
     folder = make_folder(random_labels(30))
     common = ["--config", SMOKE, f"--data.data_dir={folder}", f"--trainer.logger.init_args.save_dir={tmp_path}",

@@ -6,7 +6,6 @@ from captcha_ocr.model.network import CaptchaNet
 from .helpers import model_spec
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("head", ["position", "ctc", "joint"])
 @pytest.mark.parametrize("size", [(32, 128), (50, 200)])
 def test_output_shapes(head: str, size: tuple[int, int]) -> None:
@@ -14,6 +13,23 @@ def test_output_shapes(head: str, size: tuple[int, int]) -> None:
     logits = model(torch.rand(3, 1, *size))
     steps = {"position": 5, "ctc": size[1] // 4, "joint": 5 + size[1] // 4}  # two width strides of 2
     assert logits.shape == (3, steps[head], 20)
+
+
+@pytest.mark.parametrize("head", ["ctc", "joint"])
+def test_a_strided_stem_gives_the_same_sequence_and_the_onnx_check_agrees(head: str) -> None:
+    """Moving the first stride into the stem (configs/crnn.yaml) keeps the output's time steps:
+    the network, the spec's feature_map_size and the ONNX graph check agree on them."""
+    from captcha_ocr.reading.decoding import feature_map_size
+    from captcha_ocr.reading.reader import check_graph
+
+    for stem, stages in [((1, 1), ((2, 2), (2, 2), (2, 1))), ((2, 2), ((1, 1), (2, 2), (2, 1)))]:
+        spec = model_spec(head=head, stem_stride=stem, strides=stages, height=50, width=200)
+        logits = CaptchaNet(spec)(torch.rand(2, 1, 50, 200))
+        assert feature_map_size(spec.to_dict()) == (7, 50)  # 50 -> 25 -> 13 -> 7 rows; 200 -> 100 -> 50 columns
+        assert logits.shape[1] == {"ctc": 50, "joint": 5 + 50}[head]
+        check_graph(spec.to_dict(), [None, 1, 50, 200], list(logits.shape))
+    with pytest.raises(ValueError, match="output steps"):
+        check_graph({**spec.to_dict(), "stem_stride": (1, 1)}, [None, 1, 50, 200], list(logits.shape))
 
 
 def test_joint_loss_is_the_position_loss_plus_the_weighted_ctc_loss() -> None:
@@ -46,6 +62,7 @@ def test_channels_and_strides_must_pair() -> None:
         CaptchaNet(model_spec(channels=(16, 32), strides=((2, 2),)))
 
 
+@pytest.mark.slow
 def test_a_tiny_ctc_model_leaves_the_all_blank_output() -> None:
     """CTC's easy optimum is all blanks; with the blank-first start and the rows of the feature
     map in the sequence, a small model on drawn captchas reads characters within 160 steps

@@ -71,15 +71,13 @@ def folder(tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.slow
-@pytest.mark.slow
-@pytest.mark.slow
 def test_same_seed_gives_same_metrics(folder: Path, tmp_path: Path) -> None:
     first, second = fit(folder, tmp_path / "a"), fit(folder, tmp_path / "b")
     assert val_metrics(first) == val_metrics(second)
     assert val_metrics(first) != val_metrics(fit(folder, tmp_path / "c", "--seed_everything=1"))
 
 
+@pytest.mark.slow
 def test_resume_from_last_checkpoint_matches_an_uninterrupted_run(folder: Path, tmp_path: Path) -> None:
     uninterrupted = fit(folder, tmp_path / "whole")
     args = ["fit", "--config", SMOKE, f"--data.data_dir={folder}", "--trainer.max_epochs=3",
@@ -97,6 +95,7 @@ def test_resume_from_last_checkpoint_matches_an_uninterrupted_run(folder: Path, 
         CaptchaCLI(args=[*args[:4], "--trainer.max_epochs=4", *args[5:], "--ckpt_path=last"])
 
 
+@pytest.mark.slow
 def test_test_fold_never_reaches_training_or_validation(folder: Path, tmp_path: Path) -> None:
     recorder = LabelRecorder()
     interrupted = fit(folder, tmp_path, "--data.max_rotation=5", "--data.max_scale=0.1",
@@ -145,6 +144,7 @@ def metrics_table(output: str) -> dict[str, float]:
     return {k: float(v) for k, v in re.findall(r"(test/\w+)\s*│\s*([0-9.e-]+)", output)}
 
 
+@pytest.mark.slow
 def test_ddp_on_two_processes_gives_the_single_process_metrics(folder: Path, tmp_path: Path) -> None:
     common = ["--config", SMOKE, f"--data.data_dir={folder}", f"--trainer.logger.init_args.save_dir={tmp_path}",
               "--trainer.accelerator=cpu", "--trainer.enable_progress_bar=false"]  # fmt: skip
