@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
+from captcha_ocr.reading.answers import ANSWERS, answer_record
 from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, is_image_file, not_a_regular_file
 from captcha_ocr.reading.reader import Reading
 from captcha_ocr.serving.service import Limits
@@ -64,13 +65,15 @@ def tsv_field(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def format_reading(path: Path, reading: Reading, as_json: bool, with_status: bool) -> str:
-    if as_json:
-        return json.dumps(
-            {"file": str(path), **reading.to_dict()}
-        )  # ASCII with escapes: valid JSON whatever stdout's encoding
+def format_reading(path: Path, reading: Reading, as_json: bool, with_status: bool, answer: str | None = None) -> str:
+    """One output line; with ``answer`` (``--answer arithmetic``), the value the reading asks for
+    (empty in TSV, null with ``answer_error`` in JSON, when the reading is not of that kind)."""
+    answered = answer_record(reading.text, answer) if answer else {}
+    if as_json:  # ASCII with escapes: valid JSON whatever stdout's encoding
+        return json.dumps({"file": str(path), **reading.to_dict(), **answered})
     status = ("\trejected" if reading.rejected else "\tok") if with_status else ""
-    return f"{tsv_field(str(path))}\t{reading.text}\t{reading.confidence:.4f}{status}"
+    value = f"\t{'' if answered['answer'] is None else answered['answer']}" if answer else ""
+    return f"{tsv_field(str(path))}\t{reading.text}\t{reading.confidence:.4f}{status}{value}"
 
 
 def read(args: argparse.Namespace) -> int:
@@ -104,17 +107,20 @@ def read(args: argparse.Namespace) -> int:
         from rich.progress import track
 
         results = track(results, total=len(files), description="reading", console=Console(stderr=True), transient=True)
-    failures = rejected = 0
+    failures = rejected = unanswered = 0
     for path, result in results:
         if isinstance(result, Exception):
             failures += 1
             print(f"captcha-ocr: cannot read {path}: {result}", file=sys.stderr)
             continue
         rejected += result.rejected
-        print(format_reading(path, result, args.json, args.min_confidence > 0))
+        print(format_reading(path, result, args.json, args.min_confidence > 0, args.answer))
+        unanswered += bool(args.answer) and answer_record(result.text, args.answer)["answer"] is None
     if rejected:
         print(f"captcha-ocr: {rejected} reading(s) below --min-confidence {args.min_confidence}", file=sys.stderr)
-    return 1 if failures else 3 if rejected else 0
+    if unanswered:
+        print(f"captcha-ocr: {unanswered} reading(s) are not {args.answer} (no answer)", file=sys.stderr)
+    return 1 if failures else 3 if rejected or unanswered else 0
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -179,8 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="read image files and folders",
         description="Print file<TAB>text<TAB>confidence for every image (with --min-confidence, a fourth "
         "column: ok or rejected). Exit codes: 0 all read; 1 some input could not be read (after reading all "
-        "the others); 2 the model cannot be loaded or an option is wrong; 3 some readings were rejected; "
-        "4 the output could not be written (a full disk, a closed stdout).",
+        "the others); 2 the model cannot be loaded or an option is wrong; 3 some readings were rejected "
+        "(or, with --answer, are not of its kind); 4 the output could not be written (a full disk, a closed "
+        "stdout).",
     )
     reading.add_argument("paths", nargs="+", help="image files and folders of images")
     reading.add_argument("--json", action="store_true", help="one JSON object per line instead of TSV")
@@ -205,6 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CHARS",
         help="read only these characters (e.g. --allow 0123456789 when you know the captcha is digits); the "
         "model's other characters are masked, those it does not know are ignored",
+    )
+    reading.add_argument(
+        "--answer",
+        choices=tuple(ANSWERS),
+        help="also print what the captcha asks for: arithmetic gives the value of a reading such as 12+7=? "
+        "(a last column; in JSON answer, or null and answer_error when the reading is not arithmetic)",
     )
     reading.add_argument("--recursive", action="store_true", help="read images in subfolders of folders too")
     reading.add_argument(

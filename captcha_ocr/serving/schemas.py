@@ -2,6 +2,7 @@
 
 from pydantic import BaseModel, Field
 
+from captcha_ocr.reading.answers import answer_record
 from captcha_ocr.reading.reader import Reading
 
 
@@ -22,13 +23,16 @@ class ImageReading(BaseModel):
     distribution: list[list[float]] | None = Field(
         None, description="with probability=true: every class's probability at each step (classes in /v1/model)"
     )
+    answer: int | None = Field(None, description="with answer=arithmetic: the value the reading asks for")
+    answer_error: str | None = Field(None, description="why the reading has no answer")
     error: str | None = None
 
     @classmethod
-    def of(cls, index: int, outcome: Reading | Exception) -> "ImageReading":
-        if isinstance(outcome, Reading):
-            return cls(index=index, **outcome.to_dict())
-        return cls(index=index, error=getattr(outcome, "message", str(outcome)))
+    def of(cls, index: int, outcome: Reading | Exception, answer: str | None = None) -> "ImageReading":
+        if not isinstance(outcome, Reading):
+            return cls(index=index, error=getattr(outcome, "message", str(outcome)))
+        answered = answer_record(outcome.text, answer) if answer else {}
+        return cls(index=index, **outcome.to_dict(), **answered)
 
 
 class ReadAnswer(BaseModel):

@@ -1,13 +1,17 @@
 """The native API: ``POST /v1/read`` and what describes the server, ``/v1/model`` and ``/v1/stats``."""
 
 from dataclasses import asdict
+from enum import Enum
 
 from fastapi import APIRouter, Depends, Request
 
+from captcha_ocr.reading.answers import ANSWERS
 from captcha_ocr.serving.bodies import content_kind, read_form, read_json
 from captcha_ocr.serving.deps import Service, require_api_key
 from captcha_ocr.serving.schemas import ImageReading, InputSize, ModelAnswer, ReadAnswer, StatsAnswer
 from captcha_ocr.serving.service import ApiError, ReadOptions, decode_or_error
+
+Answer = Enum("Answer", {name: name for name in ANSWERS}, type=str)  # what ?answer= may ask for
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], tags=["native"])
 
@@ -25,12 +29,19 @@ READ_BODY = {
 
 
 @router.post("/read", openapi_extra=READ_BODY, response_model_exclude_none=True)
-async def read(request: Request, service: Service, allow: str | None = None, probability: bool = False) -> ReadAnswer:
+async def read(
+    request: Request,
+    service: Service,
+    allow: str | None = None,
+    probability: bool = False,
+    answer: Answer | None = None,
+) -> ReadAnswer:
     """Read images sent as multipart files (any field name, several allowed) or as JSON
     ``{"images": ["<base64>", ...]}``. Answers one entry per image, in order: ``text``,
     ``confidence``, per-character ``characters``, or ``error`` for an image that cannot be read.
     ``?allow=0123456789`` reads only those characters; ``?probability=true`` adds every class's
-    probability at each step."""
+    probability at each step; ``?answer=arithmetic`` adds the value of a reading such as ``12+7=?``
+    (``answer``, or ``answer_error`` when the reading is not arithmetic)."""
     kind = content_kind(request)
     if kind == "multipart/form-data":
         form = await read_form(request, service, service.limits.max_images)
@@ -47,7 +58,8 @@ async def read(request: Request, service: Service, allow: str | None = None, pro
     else:
         raise ApiError(415, "send multipart/form-data files or application/json base64 images")
     outcomes = await service.read(contents, ReadOptions(allow, probability))
-    return ReadAnswer(model=service.model_name, results=[ImageReading.of(i, o) for i, o in enumerate(outcomes)])
+    results = [ImageReading.of(i, outcome, answer) for i, outcome in enumerate(outcomes)]
+    return ReadAnswer(model=service.model_name, results=results)
 
 
 @router.get("/model")
