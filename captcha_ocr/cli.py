@@ -3,12 +3,13 @@
 captcha-ocr read PATH... [--json] [--backend torch|onnx] [--model FILE]
 captcha-ocr serve [--host 127.0.0.1] [--port 8000] [--model crnn|fast|FILE] [--backend onnx|torch]
 captcha-ocr export model.onnx [--checkpoint FILE]
+captcha-ocr train DIR [--labels CSV] [--out runs/NAME]
 captcha-ocr cv --config configs/crnn.yaml --data-dir DIR [--folds ..] [--seeds ..] [--model.x=..]
 captcha-ocr report --predictions results/crnn_oof.csv --data-dir DIR --out reports/crnn
 captcha-ocr synth --count 3000 --charset 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ --length 4-6 --out DIR
 
 Every command's arguments are parsed here, and only here: the modules behind them export typed
-functions. The training-side commands (cv, report, synth, export) import their module, and with
+functions. The training-side commands (train, cv, report, synth, export) import their module, and with
 it torch and Lightning, only when they run. Flags are kebab-case; the snake-case spellings of
 earlier versions (``--data_dir``, ``--k``, ``--n``) still work.
 """
@@ -176,6 +177,13 @@ def probability(text: str) -> float:
     return value
 
 
+def share(text: str) -> float:
+    value = float(text)
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="captcha-ocr", description="Read text captchas with a trained model.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -327,9 +335,11 @@ def synth(args: argparse.Namespace) -> int:
     if (module := training_module("data.synth", "synth")) is None:
         return 2
     try:
+        if args.kind == "random" and not args.charset:
+            raise ValueError("--charset is needed to draw random labels")
         min_length, max_length = module.parse_lengths(args.length)
         paths = module.synthesize(args.out, args.count, args.charset, min_length, max_length, args.seed, args.width,
-                                  args.height)  # fmt: skip
+                                  args.height, kind=args.kind)  # fmt: skip
     except (ValueError, FileExistsError) as error:
         print(f"captcha-ocr: cannot draw: {error}", file=sys.stderr)
         return 2
@@ -337,7 +347,53 @@ def synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def train(args: argparse.Namespace) -> int:
+    """Bad input (no folder, too few labels, a bad file) is one line and exit code 2, as for ``fit``."""
+    if (module := training_module("training.train", "train")) is None:
+        return 2
+    if not args.folder.is_dir():
+        print(f"captcha-ocr: no folder at {args.folder}", file=sys.stderr)
+        return 2
+    out = args.out or Path("runs") / args.folder.resolve().name
+    try:
+        trained = module.train_folder(args.folder, out, args.labels, args.max_epochs, args.patience, args.held_out,
+                                      args.seed, progress=sys.stderr.isatty())  # fmt: skip
+    except (ValueError, OSError, KeyError) as error:
+        print(f"captcha-ocr: cannot train: {error}", file=sys.stderr)
+        return 2
+    model = trained.onnx or trained.weights
+    print(
+        f"trained {trained.epochs} epochs in {trained.seconds:.0f} s; on the {trained.held_out_images} held-out "
+        f"images (never trained on): CER {100 * trained.cer:.2f} %, whole captchas {100 * trained.whole_accuracy:.1f} %"
+    )
+    print(f"worst held-out images: {trained.worst_images}")
+    print(f"model: {trained.weights}" + (f", {trained.onnx}" if trained.onnx else ""))
+    backend = " --backend onnx" if trained.onnx else " --backend torch"
+    print(f"read:  captcha-ocr read IMAGES --model {model}{backend}")
+    print(f"serve: captcha-ocr serve --model {model}{backend}")
+    return 0
+
+
 def add_training_commands(commands: argparse._SubParsersAction) -> None:
+    training = commands.add_parser(
+        "train",
+        help="train a reader on a folder of your own labelled captchas",
+        description="Train the default recipe on a folder of labelled captchas (labels from the file names, "
+        "226md.png, or --labels CSV; charset and lengths found from them). A fifth of the images is held out "
+        "and never trained on; a tenth of the rest chooses the checkpoint and stops training when it stops "
+        "improving. Prints the held-out CER and whole-captcha accuracy and writes model.pt, model.onnx and "
+        "worst.png (the worst held-out images) into --out.",
+    )
+    training.add_argument("folder", type=Path, help="folder of labelled captcha images")
+    training.add_argument("--labels", type=Path, help="a file,label CSV instead of the file names")
+    training.add_argument("--out", type=Path, help="output folder (default: runs/<folder name>)")
+    training.add_argument("--max-epochs", type=positive_int, default=60, help="longest training (default 60)")
+    training.add_argument("--patience", type=positive_int, default=10,
+                          help="epochs without a better validation score before stopping (default 10)")  # fmt: skip
+    training.add_argument("--held-out", type=share, default=0.2, help="share never trained on (default 0.2)")
+    training.add_argument("--seed", type=int, default=0)
+    training.set_defaults(run=train)
+
     cv = commands.add_parser(
         "cv",
         help="cross-validate a config over folds and seeds",
@@ -380,7 +436,9 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
         "(<label>.png, <label>_<k>.png when a label repeats); the same seed draws the same files.",
     )
     drawing.add_argument("--count", "--n", dest="count", type=positive_int, required=True, help="number of images")
-    drawing.add_argument("--charset", required=True, help="characters to draw labels from")
+    drawing.add_argument("--kind", choices=("random", "arithmetic"), default="random",
+                         help="random labels of --charset and --length, or arithmetic: 12+7=?, 9x3=, ...")  # fmt: skip
+    drawing.add_argument("--charset", help="characters to draw random labels from")
     drawing.add_argument("--length", default="5", help="label length, or a range such as 4-6")
     drawing.add_argument("--out", type=Path, required=True, help="new or empty folder")
     drawing.add_argument("--seed", type=int, default=0)

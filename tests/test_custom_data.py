@@ -184,3 +184,36 @@ def test_the_data_location_comes_from_the_variable_then_make_train_then_shared(t
     assert find_data_dir(checkout) == made
     monkeypatch.setenv("CAPTCHA_OCR_DATA", str(tmp_path / "elsewhere"))
     assert find_data_dir(checkout) == tmp_path / "elsewhere"
+
+
+@pytest.mark.slow
+def test_train_command_end_to_end_on_a_tiny_folder(make_folder, tmp_path: Path, capsys) -> None:
+    """captcha-ocr train: labels and charset from the names, a held-out part, model files that read."""
+    from captcha_ocr.cli import main as cli
+    from captcha_ocr.reading.reader import CaptchaReader
+
+    labels = random_labels(40, charset="abc123", length=4)
+    folder = make_folder(labels)
+    assert cli(["train", str(folder), "--out", str(tmp_path / "run"), "--max-epochs", "2", "--patience", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "held-out images (never trained on): CER" in printed and "captcha-ocr read IMAGES --model" in printed
+    for name in ("model.pt", "model.onnx", "worst.png", "held_out.csv"):
+        assert (tmp_path / "run" / name).stat().st_size > 0
+    with (tmp_path / "run" / "held_out.csv").open() as file:
+        held_out = [row["file"] for row in csv.DictReader(file)]
+    assert len(held_out) == 8  # one fold of five
+    reader = CaptchaReader(tmp_path / "run" / "model.onnx", backend="onnx")
+    assert reader.tokenizer.charset == "123abc" and reader.tokenizer.max_length == 4
+    assert len(reader.read([folder / held_out[0]])) == 1
+
+
+def test_train_command_names_bad_input(make_folder, tmp_path: Path, capsys) -> None:
+    from captcha_ocr.cli import main as cli
+
+    assert cli(["train", str(tmp_path / "nowhere")]) == 2
+    assert "no folder at" in capsys.readouterr().err
+    assert cli(["train", str(make_folder(random_labels(5)))]) == 2
+    assert "5 labelled images; at least 10 are needed" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: must be between 0 and 1
+        cli(["train", str(tmp_path), "--held-out", "1.5"])
+    assert "--held-out: must be between 0 and 1, got 1.5" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """Synthetic labelled captchas from the ``captcha`` package, reproducible from a seed.
 
-    captcha-ocr synth --n 3000 --charset 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ --length 4-6 \\
+    captcha-ocr synth --count 3000 --charset 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ --length 4-6 \\
         --out data/synthetic --seed 0
+    captcha-ocr synth --kind arithmetic --count 4000 --out data/arithmetic     # 12+7=?, 9x3=, ...
 
 Writes ``<label>.png`` (``<label>_<k>.png`` when a label repeats) into an empty or new folder.
 ``captcha`` 0.7.0 draws all its randomness from Python's ``random`` module, which this seeds.
@@ -11,6 +12,7 @@ import random
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Literal
 
 from PIL import Image
 from rich.progress import track
@@ -25,12 +27,39 @@ def parse_lengths(text: str) -> tuple[int, int]:
     return lengths
 
 
+Kind = Literal["random", "arithmetic"]
+ARITHMETIC_CHARSET = "+-0123456789=?x"  # what arithmetic captchas are written with
+ARITHMETIC_LENGTHS = (4, 7)  # 1+2= ... 12+17=?
+
+
+def random_expression() -> str:
+    """An arithmetic captcha's text, drawn with ``random``: a sum, a difference (never below
+    zero) or a product of one-digit factors, then ``=`` and, half of the time, ``?``."""
+    operator = random.choice("+-x")
+    if operator == "x":
+        left, right = random.randint(1, 9), random.randint(1, 9)
+    else:
+        left, right = random.randint(0, 20), random.randint(0, 20)
+        if operator == "-":
+            left, right = max(left, right), min(left, right)
+    return f"{left}{operator}{right}=" + random.choice(("?", ""))
+
+
 def draw_captchas(
-    count: int, charset: str, min_length: int, max_length: int, seed: int | str, width: int = 160, height: int = 60
+    count: int,
+    charset: str,
+    min_length: int,
+    max_length: int,
+    seed: int | str,
+    width: int = 160,
+    height: int = 60,
+    kind: Kind = "random",
 ) -> Iterator[tuple[str, Image.Image]]:
-    """Yield ``count`` (label, image) pairs with random labels; the same arguments give the same
-    pairs. Python's global ``random`` state is seeded while drawing and restored between pairs
-    (``captcha`` 0.7.0 draws from it), so code around the generator is not disturbed."""
+    """Yield ``count`` (label, image) pairs with random labels (``kind="random"``: of ``charset``
+    and ``min_length``-``max_length`` characters; ``"arithmetic"``: ``random_expression()``); the
+    same arguments give the same pairs. Python's global ``random`` state is seeded while drawing
+    and restored between pairs (``captcha`` 0.7.0 draws from it), so code around the generator is
+    not disturbed."""
     from captcha.image import ImageCaptcha
 
     generator = ImageCaptcha(width=width, height=height)
@@ -42,7 +71,10 @@ def draw_captchas(
         outside = random.getstate()
         random.setstate(inside)
         try:
-            label = "".join(random.choice(charset) for _ in range(random.randint(min_length, max_length)))
+            if kind == "arithmetic":
+                label = random_expression()
+            else:
+                label = "".join(random.choice(charset) for _ in range(random.randint(min_length, max_length)))
             image = generator.generate_image(label)
             inside = random.getstate()
         finally:
@@ -60,15 +92,17 @@ def synthesize(
     width: int = 160,
     height: int = 60,
     progress: bool = True,
+    kind: Kind = "random",
 ) -> list[Path]:
-    """Write ``n`` captchas with random labels; the same arguments give the same files."""
+    """Write ``n`` captchas with random labels (see ``draw_captchas``); the same arguments give the
+    same files."""
     folder = Path(out)
     if folder.exists() and any(folder.iterdir()):
         raise FileExistsError(f"{folder} is not empty")
     folder.mkdir(parents=True, exist_ok=True)
     seen: Counter = Counter()
     paths = []
-    drawn = draw_captchas(n, charset, min_length, max_length, seed, width, height)
+    drawn = draw_captchas(n, charset, min_length, max_length, seed, width, height, kind)
     for label, image in track(drawn, total=n, description="drawing", disable=not progress):
         stem = label if not seen[label] else f"{label}_{seen[label]}"
         seen[label] += 1
