@@ -357,7 +357,7 @@ def train(args: argparse.Namespace) -> int:
     out = args.out or Path("runs") / args.folder.resolve().name
     try:
         trained = module.train_folder(args.folder, out, args.labels, args.max_epochs, args.patience, args.held_out,
-                                      args.seed, progress=sys.stderr.isatty())  # fmt: skip
+                                      args.seed, sys.stderr.isatty(), args.base, args.head)  # fmt: skip
     except (ValueError, OSError, KeyError) as error:
         print(f"captcha-ocr: cannot train: {error}", file=sys.stderr)
         return 2
@@ -392,6 +392,10 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
                           help="epochs without a better validation score before stopping (default 10)")  # fmt: skip
     training.add_argument("--held-out", type=share, default=0.2, help="share never trained on (default 0.2)")
     training.add_argument("--seed", type=int, default=0)
+    training.add_argument("--base", help="fine-tune from this model (.pt/.ckpt, or crnn) instead of from scratch")
+    training.add_argument("--head", choices=("map", "reinit"), default="map",
+                          help="with --base: copy the rows of the characters both charsets share (map) or start "
+                          "the output layers afresh (reinit)")  # fmt: skip
     training.set_defaults(run=train)
 
     cv = commands.add_parser(

@@ -206,6 +206,15 @@ def test_train_command_end_to_end_on_a_tiny_folder(make_folder, tmp_path: Path, 
     assert reader.tokenizer.charset == "123abc" and reader.tokenizer.max_length == 4
     assert len(reader.read([folder / held_out[0]])) == 1
 
+    # fine-tuning that model onto another charset and length: the backbone is taken over
+    other = make_folder(random_labels(40, seed=1, charset="xyz12", length=5), name="other")
+    base = str(tmp_path / "run" / "model.pt")
+    args = ["train", str(other), "--out", str(tmp_path / "tuned"), "--max-epochs", "1", "--base", base]
+    assert cli(args) == 0
+    tuned = CaptchaReader(tmp_path / "tuned" / "model.pt")
+    assert tuned.tokenizer.charset == "12xyz" and tuned.tokenizer.max_length == 5
+    assert cli([*args[:-1], str(tmp_path / "missing.pt")]) == 2
+
 
 def test_train_command_names_bad_input(make_folder, tmp_path: Path, capsys) -> None:
     from captcha_ocr.cli import main as cli

@@ -23,7 +23,10 @@ from captcha_ocr.analysis.errors import worst
 from captcha_ocr.analysis.figures import worst_images_grid
 from captcha_ocr.analysis.results import write_image_results
 from captcha_ocr.data.dataset import DEFAULT_LABEL_PATTERN, image_files, label_from_name, read_labels_csv
-from captcha_ocr.model.checkpoint import save_weights
+from captcha_ocr.model.checkpoint import load_model, save_weights
+from captcha_ocr.model.network import ModelSpec
+from captcha_ocr.model.transfer import HeadInit, transfer_weights
+from captcha_ocr.reading.weights import SHIPPED, shipped_file
 from captcha_ocr.training.evaluation import evaluate
 from captcha_ocr.training.lightning_cli import CaptchaCLI
 
@@ -90,6 +93,8 @@ def train_folder(
     held_out: float = 0.2,
     seed: int = 0,
     progress: bool = True,
+    base: Path | None = None,
+    head: HeadInit = "map",
 ) -> TrainedModel:
     """Train the default recipe on a folder, test it on its held-out part and export it into ``out``.
 
@@ -102,6 +107,10 @@ def train_folder(
         held_out: Share of the images set aside for the final test (one fold of ``1 / held_out``).
         seed: Seed of the training (the split depends only on the file names).
         progress: Show Lightning's progress bar.
+        base: Start from this model's weights (a ``.pt`` / ``.ckpt`` file or a shipped model's
+            name) instead of from scratch: its backbone, and its head's rows of the characters
+            the two charsets share (``head="map"``) or a fresh head (``"reinit"``).
+        head: How the head starts when fine-tuning from ``base``.
     """
     labels = labels_of(data_dir, labels_csv)
     charset = "".join(sorted(set("".join(labels))))
@@ -121,6 +130,10 @@ def train_folder(
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
         cli = CaptchaCLI(args=args, run=False)
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
+    if base is not None:
+        path = shipped_file(str(base), "torch") if str(base) in SHIPPED else base
+        network, spec = load_model(path)
+        transfer_weights(network, spec, model.model, ModelSpec.from_hparams(model.hparams), head)
     trainer.callbacks.insert(0, EarlyStopping(monitor="val/selection", patience=patience, mode="min"))
     trainer.callbacks.append(TimeLeft())
     start = time.perf_counter()

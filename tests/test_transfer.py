@@ -1,0 +1,45 @@
+"""Fine-tuning starts: weights copied from a network of another charset and length, the shared
+characters' rows of the head mapped, the others fresh."""
+
+import pytest
+import torch
+
+from captcha_ocr.model.network import CaptchaNet
+from captcha_ocr.model.transfer import transfer_weights
+
+from .helpers import model_spec
+
+SMALL = {"channels": (8, 8, 8), "lstm_hidden": 8, "head": "joint"}
+
+
+def test_shared_characters_and_positions_are_mapped_the_rest_stay_fresh() -> None:
+    torch.manual_seed(0)
+    source_spec = model_spec(charset="abc", min_length=4, max_length=4, **SMALL)
+    target_spec = model_spec(charset="bcd", min_length=5, max_length=5, **SMALL)
+    source, target = CaptchaNet(source_spec), CaptchaNet(target_spec)
+    fresh = {k: v.clone() for k, v in target.state_dict().items()}
+    copied = transfer_weights(source, source_spec, target, target_spec, head="map")
+    assert torch.equal(target.stem[0].weight, source.stem[0].weight) and "rnn.weight_ih_l0" in copied
+    position_source, position_target = source.head.position.weight, target.head.position.weight  # (L, dim, C)
+    # class ids: 0 end / blank; source a=1 b=2 c=3; target b=1 c=2 d=3
+    assert torch.equal(position_target[:4, :, [0, 1, 2]], position_source[:, :, [0, 2, 3]])
+    assert torch.equal(position_target[4], fresh["head.position.weight"][4])  # a fifth position: fresh
+    assert torch.equal(position_target[:, :, 3], fresh["head.position.weight"][:, :, 3])  # "d": fresh
+    assert torch.equal(target.head.ctc.weight[[0, 1, 2]], source.head.ctc.weight[[0, 2, 3]])
+    assert torch.equal(target.head.ctc.bias[3], fresh["head.ctc.bias"][3])
+
+
+def test_reinit_keeps_the_backbone_and_starts_the_head_afresh() -> None:
+    source_spec, target_spec = model_spec(charset="abc", **SMALL), model_spec(charset="xyz", **SMALL)
+    source, target = CaptchaNet(source_spec), CaptchaNet(target_spec)
+    fresh = {k: v.clone() for k, v in target.state_dict().items()}
+    copied = transfer_weights(source, source_spec, target, target_spec, head="reinit")
+    assert not any(name.startswith("head.") for name in copied)
+    assert all(torch.equal(v, fresh[k]) for k, v in target.state_dict().items() if k.startswith("head."))
+    assert torch.equal(target.cnn[2][0].conv2.weight, source.cnn[2][0].conv2.weight)
+
+
+def test_another_architecture_is_named() -> None:
+    source_spec, target_spec = model_spec(**SMALL), model_spec(**{**SMALL, "lstm_hidden": 16})
+    with pytest.raises(ValueError, match="lstm_hidden: 8 vs 16"):
+        transfer_weights(CaptchaNet(source_spec), source_spec, CaptchaNet(target_spec), target_spec)
