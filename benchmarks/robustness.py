@@ -209,7 +209,7 @@ def model_files(args: argparse.Namespace) -> Iterator[tuple[str, str, str]]:
     for name in args.cv or []:
         for seed in args.seeds:
             run = args.logs / "cv" / name / f"fold{args.fold}_seed{seed}" / "checkpoints"
-            found = sorted(run.glob("best-*.ckpt"))
+            found = sorted(run.glob("best-*.ckpt"), key=lambda path: path.stat().st_mtime)  # a re-run's last
             if not found:
                 sys.exit(f"robustness: no best-*.ckpt in {run}: cross-validate {name} on fold {args.fold} first")
             yield str(found[-1]), name, str(seed)

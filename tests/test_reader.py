@@ -7,13 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from rapidfuzz.distance import Levenshtein
 
+from captcha_ocr.analysis.results import read_rows
 from captcha_ocr.cli import main as cli
 from captcha_ocr.model.checkpoint import load_model
 from captcha_ocr.model.export import export_onnx
 from captcha_ocr.reading.reader import CaptchaReader
 
-from .helpers import draw_captcha, write_tiny_weights
+from .helpers import ROOT, draw_captcha, write_tiny_weights
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +126,10 @@ def test_shipped_model_reads_its_test_fold(real_data: Path) -> None:
     readings = CaptchaReader().read(files)
     wrong = [(f.stem, r.text) for f, r in zip(files, readings, strict=True) if f.stem != r.text]
     assert len(files) == 208
-    assert len(wrong) <= 2, wrong  # results/crnn_cv.csv, fold 0 seed 0: two wrong characters
+    # as many wrong characters as the shipped run recorded (results/crnn_cv.csv, fold 0, seed 0)
+    (row,) = [r for r in read_rows(ROOT / "results" / "crnn_cv.csv") if (r["fold"], r["seed"]) == ("0", "0")]
+    wrong_characters = sum(Levenshtein.distance(f.stem, r.text) for f, r in zip(files, readings, strict=True))
+    assert wrong_characters == round(float(row["test_cer"]) * 208 * 5), wrong
 
 
 def test_shipped_onnx_matches_shipped_torch_on_real_images(real_data: Path) -> None:
