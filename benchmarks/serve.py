@@ -34,7 +34,9 @@ from pathlib import Path
 import aiohttp
 import httpx
 
+from captcha_ocr.data.dataset import image_files
 from captcha_ocr.data.sources import find_data_dir
+from captcha_ocr.data.split import fold_test_files
 
 DEFAULT_DATA = find_data_dir(Path(__file__).resolve().parents[1])
 try:
@@ -222,14 +224,14 @@ def main() -> None:
         dest="data_dir",
         type=Path,
         default=DEFAULT_DATA,
-        help="PNG files to send (first 256)",
+        help="the data set: its fold-0 test images are sent",
     )
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each run (bounded)")
     parser.add_argument("--peer", action="store_true", help="then /ocr side by side with a ddddocr-fastapi-like app")
     parser.add_argument("--peer-clients", type=int, nargs="+", default=[1, 16])
     args = parser.parse_args()
-    paths = sorted(args.data_dir.glob("*.png"))[:256]
+    paths = fold_test_files(image_files(args.data_dir))  # fold 0's test part: no shipped model trained on it
     files = [p.read_bytes() for p in paths]
     if not files:
         sys.exit(f"serve benchmark: no PNG files in {args.data_dir}")

@@ -27,7 +27,10 @@ from captcha_ocr.reading.weights import ONNX_SPEC_KEY, SHIPPED, shipped_file
 
 Backend = Literal["torch", "onnx"]
 ImageSource = str | Path | Image.Image | bytes | np.ndarray
-PREPARE_THREADS = 2  # on two cores, preparation (~1 ms an image) keeps pace with the model (~0.3 ms)
+# One thread prepares images ahead of the model: preparing is mostly small numpy and Pillow calls
+# that hold the GIL, so a second thread only contends for it (fold-0 test images, crnn, ONNX, 2
+# cores: 701 images/s with one thread, 601 with two).
+PREPARE_THREADS = 1
 ACCEPTED = "a file path, a Pillow image, the bytes of an image file, or a uint8 / float array (H, W[, C])"
 
 
@@ -173,9 +176,8 @@ class CaptchaReader:
         ``on_error="yield"`` an unreadable image yields ``(source, error)`` and the rest go on.
         ``allow`` and ``distribution`` as for ``read``.
 
-        Images are decoded and prepared by ``PREPARE_THREADS`` threads (Pillow and numpy release
-        the GIL for most of the work) up to two batches ahead, so preparing the next batch
-        overlaps the model's pass over this one."""
+        Images are decoded and prepared on ``PREPARE_THREADS`` thread(s) up to two batches
+        ahead, so preparing the next batch overlaps the model's pass over this one."""
         if allow is not None:
             self.tokenizer.allowed(allow)  # a wrong allow fails before any image is read
         pending: list[tuple[ImageSource, np.ndarray | Exception]] = []

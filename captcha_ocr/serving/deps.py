@@ -8,17 +8,17 @@ from fastapi import Depends, Request
 from captcha_ocr.serving.service import ApiError, ReadingService
 
 
-def get_service(request: Request) -> ReadingService:
+async def get_service(request: Request) -> ReadingService:
     return request.app.state.service
 
 
 Service = Annotated[ReadingService, Depends(get_service)]  # a route's parameter: the application's service
 
 
-def require_api_key(request: Request) -> None:
+async def require_api_key(request: Request) -> None:
     """Let a request through when the server has no key, or the request carries it as
     ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``; else 401."""
-    expected = get_service(request).api_key
+    expected = request.app.state.service.api_key
     if expected is None:
         return
     given = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
