@@ -42,7 +42,17 @@ def test_the_onnx_extra_reads_without_torch(onnx_only_env: Path, tmp_path: Path)
     assert '"text":' in read.stdout and '"confidence":' in read.stdout
 
 
-def test_training_commands_name_the_missing_extra(onnx_only_env: Path) -> None:
-    cv = subprocess.run([onnx_only_env / "captcha-ocr", "cv", "--table", "x.csv"], capture_output=True, text=True)
-    assert cv.returncode == 2
-    assert "pip install 'captcha_ocr[train]'" in cv.stderr
+def test_training_commands_name_the_missing_extra(onnx_only_env: Path, tmp_path: Path) -> None:
+    for command in (["cv", "--config", "c.yaml", "--data-dir", str(tmp_path)], ["train", str(tmp_path)]):
+        result = subprocess.run([onnx_only_env / "captcha-ocr", *command], capture_output=True, text=True)
+        assert result.returncode == 2, command
+        assert "pip install 'captcha_ocr[train]'" in result.stderr
+
+
+def test_summarising_results_needs_no_torch(onnx_only_env: Path) -> None:
+    table = ROOT / "results" / "crnn_cv.csv"
+    result = subprocess.run(
+        [onnx_only_env / "captcha-ocr", "cv", "--table", str(table)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert "| crnn | 10 |" in result.stdout
