@@ -1,7 +1,7 @@
 # From a fresh clone, two commands (Python 3.10+ is all they need):
 #   make train   set up, train configs/crnn.yaml on fold 0, test the chosen checkpoint on the held-out fold
 #   make test    set up, then lint and run the whole test suite (what CI runs)
-#   make test-fast  the same without the slow, network and browser tests (about a minute)
+#   make test-fast  the same without the slow, network and browser tests (about two minutes)
 # From a subfolder of the clone: make -C "$(git rev-parse --show-toplevel)" test
 # Offline, or with the data elsewhere: make train DATA_DIR=/path/to/captcha_images_v2
 
