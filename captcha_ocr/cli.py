@@ -66,14 +66,14 @@ def tsv_field(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-def format_reading(path: Path, reading: Reading, as_json: bool, with_status: bool, answer: str | None = None) -> str:
-    """One output line; with ``answer`` (``--answer arithmetic``), the value the reading asks for
-    (empty in TSV, null with ``answer_error`` in JSON, when the reading is not of that kind)."""
-    answered = answer_record(reading.text, answer) if answer else {}
+def format_reading(path: Path, reading: Reading, as_json: bool, with_status: bool, answered: dict | None = None) -> str:
+    """One output line; with ``answered`` (``answers.answer_record`` of ``--answer``), the value
+    the reading asks for (empty in TSV, null with ``answer_error`` in JSON, when the reading is
+    not of that kind)."""
     if as_json:  # ASCII with escapes: valid JSON whatever stdout's encoding
-        return json.dumps({"file": str(path), **reading.to_dict(), **answered})
+        return json.dumps({"file": str(path), **reading.to_dict(), **(answered or {})})
     status = ("\trejected" if reading.rejected else "\tok") if with_status else ""
-    value = f"\t{'' if answered['answer'] is None else answered['answer']}" if answer else ""
+    value = "" if answered is None else f"\t{'' if answered['answer'] is None else answered['answer']}"
     return f"{tsv_field(str(path))}\t{reading.text}\t{reading.confidence:.4f}{status}{value}"
 
 
@@ -115,8 +115,9 @@ def read(args: argparse.Namespace) -> int:
             print(f"captcha-ocr: cannot read {path}: {result}", file=sys.stderr)
             continue
         rejected += result.rejected
-        print(format_reading(path, result, args.json, args.min_confidence > 0, args.answer))
-        unanswered += bool(args.answer) and answer_record(result.text, args.answer)["answer"] is None
+        answered = answer_record(result.text, args.answer) if args.answer else None
+        print(format_reading(path, result, args.json, args.min_confidence > 0, answered))
+        unanswered += answered is not None and answered["answer"] is None
     if rejected:
         print(f"captcha-ocr: {rejected} reading(s) below --min-confidence {args.min_confidence}", file=sys.stderr)
     if unanswered:

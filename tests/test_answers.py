@@ -50,15 +50,17 @@ def test_read_and_the_server_report_the_answer_or_why_there_is_none() -> None:
     from pathlib import Path
 
     from captcha_ocr.cli import format_reading
+    from captcha_ocr.reading.answers import answer_record
     from captcha_ocr.reading.reader import Reading
     from captcha_ocr.serving.schemas import ImageReading
 
     sum_, word = Reading("12+7=?", 0.98, (0.99,) * 6), Reading("bcdef", 0.9, (0.98,) * 5)
-    line = json.loads(format_reading(Path("a.png"), sum_, as_json=True, with_status=False, answer="arithmetic"))
+    summed, worded = answer_record(sum_.text, "arithmetic"), answer_record(word.text, "arithmetic")
+    line = json.loads(format_reading(Path("a.png"), sum_, as_json=True, with_status=False, answered=summed))
     assert line["answer"] == 19 and line["text"] == "12+7=?"
-    assert format_reading(Path("a.png"), sum_, as_json=False, with_status=False, answer="arithmetic").endswith("\t19")
-    assert format_reading(Path("b.png"), word, as_json=False, with_status=True, answer="arithmetic").endswith("\tok\t")
-    missing = json.loads(format_reading(Path("b.png"), word, as_json=True, with_status=False, answer="arithmetic"))
+    assert format_reading(Path("a.png"), sum_, as_json=False, with_status=False, answered=summed).endswith("\t19")
+    assert format_reading(Path("b.png"), word, as_json=False, with_status=True, answered=worded).endswith("\tok\t")
+    missing = json.loads(format_reading(Path("b.png"), word, as_json=True, with_status=False, answered=worded))
     assert missing["answer"] is None and "not arithmetic" in missing["answer_error"]
     assert ImageReading.of(0, sum_, "arithmetic").answer == 19
     assert ImageReading.of(1, word, "arithmetic").answer_error.startswith("'bcdef' is not arithmetic")
