@@ -240,7 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     serving = commands.add_parser(
         "serve",
         help="serve the reader over HTTP (page at /, API docs at /docs)",
-        description="An HTTP server for the reader: POST /v1/read, POST /ocr (ddddocr-compatible), GET /v1/model, "
+        description="An HTTP server for the reader: POST /v1/read; POST /ocr as both ddddocr servers speak it (a "
+        "form as ddddocr-fastapi, JSON as ddddocr 1.6.1's API), POST /ocr/batch, GET /health; GET /v1/model, "
         "GET /healthz, a page to try it at /. Binds to 127.0.0.1 unless --host says otherwise.",
     )
     serving.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
