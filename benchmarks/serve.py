@@ -120,13 +120,14 @@ async def drive(url: str, make_form: Callable[[int], aiohttp.FormData], clients:
 
 
 def side_by_side(files: list[bytes], labels: list[str], model: str, backend: str, clients: list[int],
-                 seconds: float) -> None:  # fmt: skip
+                 seconds: float, workers: int = 1) -> None:  # fmt: skip
     """The same client and images against ``captcha-ocr serve`` and the ddddocr-fastapi-like app
     (``ddddocr_fastapi_app.py``, ddddocr's output restricted to the data set's alphabet), one
     server at a time: single-image ``POST /ocr`` requests; requests/s, latency, share read right."""
     charsets = "".join(sorted(set("".join(labels))))
     peer = [sys.executable, str(Path(__file__).with_name("ddddocr_fastapi_app.py"))]
-    ours = [sys.executable, "-m", "captcha_ocr.cli", "serve", "--model", model, "--backend", backend]
+    ours = [sys.executable, "-m", "captcha_ocr.cli", "serve", "--model", model, "--backend", backend,
+            "--workers", str(workers)]  # fmt: skip
     rates: dict[tuple[str, int], float] = {}
     print("\n| server | clients | requests/s | p50 ms | p99 ms | right | errors |\n|---|---|---|---|---|---|---|")
     for name, command in (("captcha-ocr serve", ours), (f"ddddocr-fastapi-like, ddddocr {DDDDOCR}", peer)):
@@ -228,6 +229,7 @@ def main() -> None:
     )
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each run (bounded)")
+    parser.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
     parser.add_argument("--peer", action="store_true", help="then /ocr side by side with a ddddocr-fastapi-like app")
     parser.add_argument("--peer-clients", type=int, nargs="+", default=[1, 16])
     args = parser.parse_args()
@@ -241,7 +243,7 @@ def main() -> None:
     print(f"in-process reader ({args.model}, {args.backend}, batch 64, PNG decoding): {reference:.0f} images/s")
     port = free_port()
     command = [sys.executable, "-m", "captcha_ocr.cli", "serve", "--port", str(port), "--model", args.model,
-               "--backend", args.backend]  # fmt: skip
+               "--backend", args.backend, "--workers", str(args.workers)]  # fmt: skip
     server, ready = start_server(command, port)
     print(f"start to ready: {ready:.2f} s")
     url = f"http://127.0.0.1:{port}"
@@ -270,7 +272,7 @@ def main() -> None:
         server.wait(timeout=10)
     if args.peer:
         labels = [p.stem for p in paths]
-        side_by_side(files, labels, args.model, args.backend, args.peer_clients, args.seconds)
+        side_by_side(files, labels, args.model, args.backend, args.peer_clients, args.seconds, args.workers)
 
 
 if __name__ == "__main__":

@@ -142,7 +142,6 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     limits = Limits(args.max_body_bytes, args.max_pixels, args.max_images, args.timeout, args.max_request_pixels)
     api_key = args.api_key or os.environ.get("CAPTCHA_OCR_API_KEY") or None
-    app = create_app(reader, args.model or "crnn", limits, api_key)
     try:  # bound here, so that an address in use is one line and exit code 2
         listening = socket.create_server((args.host, args.port))
         # asyncio sets TCP_NODELAY only on sockets it made; without it small responses wait ~40 ms
@@ -152,8 +151,23 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     print(f"captcha-ocr: serving {args.model or 'crnn'} ({args.backend}) on http://{args.host}:{args.port}/"
           f"{' with an API key' if api_key else ''}", file=sys.stderr)  # fmt: skip
-    config = uvicorn.Config(app, log_level=args.log_level, timeout_graceful_shutdown=args.shutdown_grace)
-    uvicorn.Server(config).run(sockets=[listening])
+    options = {"log_level": args.log_level, "timeout_graceful_shutdown": args.shutdown_grace}
+    if args.workers == 1:
+        app = create_app(reader, args.model or "crnn", limits, api_key)
+        uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[listening])
+        return 0
+    from dataclasses import asdict
+
+    from uvicorn.supervisors import Multiprocess
+
+    from captcha_ocr.serving.app import SETTINGS_VARIABLE
+
+    settings = {"model": args.model, "backend": args.backend, "threads": args.threads, "name": args.model or "crnn",
+                "min_confidence": args.min_confidence, "limits": asdict(limits), "api_key": api_key}  # fmt: skip
+    os.environ[SETTINGS_VARIABLE] = json.dumps(settings)  # read by each worker process
+    config = uvicorn.Config("captcha_ocr.serving.app:app_from_environment", factory=True, workers=args.workers,
+                            **options)  # fmt: skip
+    Multiprocess(config, sockets=[listening]).run()
     return 0
 
 
@@ -248,7 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     serving.add_argument("--port", type=port_number, default=8000, help="default 8000")
     serving.add_argument("--model", help="checkpoint (.ckpt/.pt), .onnx file, or a shipped model: crnn (default), fast")
     serving.add_argument("--backend", choices=("torch", "onnx"), default="onnx", help="default onnx (no torch loaded)")
-    serving.add_argument("--threads", type=positive_int, help="CPU threads of the model")
+    serving.add_argument("--threads", type=positive_int, help="CPU threads of the model (of each worker)")
+    serving.add_argument("--workers", type=positive_int, default=1,
+                         help="server processes, each with its own model and batcher, sharing the port (default 1); "
+                         "more than one lets requests be parsed and images prepared in parallel")  # fmt: skip
     serving.add_argument("--min-confidence", type=probability, default=0.0, help="mark readings below this rejected")
     serving.add_argument("--api-key", help="require this key (X-API-Key header); or set CAPTCHA_OCR_API_KEY")
     limits = Limits()  # the flags' defaults are the server's own

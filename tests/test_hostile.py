@@ -336,3 +336,41 @@ def test_a_labels_csv_that_is_not_utf8_is_named(tmp_path: Path) -> None:
     csv_file.write_bytes("file,label\ncafé.png,226md\n".encode("latin-1"))
     with pytest.raises(ValueError, match=f"{csv_file}: not UTF-8"):
         read_labels_csv(csv_file)
+
+
+@pytest.mark.slow
+def test_several_worker_processes_share_the_port_and_stop_on_sigterm(weights: Path, captcha: bytes) -> None:
+    """serve --workers 2: each worker loads the model and answers on the one port; SIGTERM ends
+    the supervisor and both workers."""
+    port = free_port()
+    server = subprocess.Popen(serve_command("--port", str(port), "--model", str(weights), "--backend", "torch",
+                                            "--workers", "2", "--api-key", "k"),
+                              stderr=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.2)
+
+        def read(_: int) -> httpx.Response:
+            files = [("f", ("a.png", captcha))]
+            return httpx.post(f"http://127.0.0.1:{port}/v1/read", headers={"X-API-Key": "k"}, files=files, timeout=30)
+
+        with ThreadPoolExecutor(4) as pool:
+            answers = list(pool.map(read, range(8)))
+        assert {a.status_code for a in answers} == {200}
+        assert len({a.json()["results"][0]["text"] for a in answers}) == 1  # every worker reads alike
+        assert httpx.post(f"http://127.0.0.1:{port}/v1/read", files=[("f", ("a.png", captcha))]).status_code == 401
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    children = subprocess.run(["pgrep", "-f", f"--port {port}"], capture_output=True, text=True).stdout.split()
+    assert children == []

@@ -82,5 +82,6 @@ async def model(service: Service) -> ModelAnswer:
 
 @router.get("/stats")
 async def stats(service: Service) -> StatsAnswer:
-    """Images read and forward passes run since the start: their ratio is the mean batch size."""
+    """Images read and forward passes run since the start: their ratio is the mean batch size
+    (with ``serve --workers N``, those of the worker process that answers)."""
     return StatsAnswer(images=service.batcher.images, batches=service.batcher.batches)
