@@ -130,21 +130,26 @@ def test_serve_refuses_a_bad_port_or_one_in_use_in_one_line(weights: Path) -> No
     assert busy.returncode == 2 and "cannot listen" in busy.stderr and "Traceback" not in busy.stderr
 
 
+def wait_until_healthy(server: subprocess.Popen, port: int, seconds: float) -> None:
+    """Poll ``/healthz`` of a server process until it answers 200; raise when it exits or the time is up."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
+                return
+        except httpx.TransportError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise
+            time.sleep(0.2)
+
+
 def test_sigterm_ends_the_server_within_its_grace_period_despite_a_hanging_upload(weights: Path) -> None:
     port = free_port()
     server = subprocess.Popen(serve_command("--port", str(port), "--model", str(weights), "--backend", "torch",
                                             "--shutdown-grace", "2", "--timeout", "60"),
                               stderr=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.2)
+        wait_until_healthy(server, port, seconds=60)
         with socket.create_connection(("127.0.0.1", port)) as hanging:
             hanging.sendall(b"POST /v1/read HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
             time.sleep(0.3)
@@ -347,15 +352,7 @@ def test_several_worker_processes_share_the_port_and_stop_on_sigterm(weights: Pa
                                             "--workers", "2", "--api-key", "k"),
                               stderr=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise
-                time.sleep(0.2)
+        wait_until_healthy(server, port, seconds=90)
 
         def read(_: int) -> httpx.Response:
             files = [("f", ("a.png", captcha))]

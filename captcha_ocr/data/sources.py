@@ -26,17 +26,30 @@ def find_data_dir(checkout: Path) -> Path:
     return next((folder for folder in candidates if folder.is_dir()), candidates[0])
 
 
+def folder_labels(data_dir: str | Path, label_pattern: str, labels: dict[str, str] | None = None) -> list[str]:
+    """The labels of a folder's images: from ``labels`` (file name: label) if given, only for
+    files that are in the folder, else from the image files' names.
+
+    Raises:
+        ValueError: A file name that is not a label, naming the file.
+    """
+    if labels is not None:  # rows for files that are not in the folder say nothing about it
+        return [label for name, label in labels.items() if (Path(data_dir) / name).is_file()]
+    texts = []
+    for path in image_files(data_dir):
+        try:
+            texts.append(label_from_name(path, label_pattern))
+        except ValueError as error:
+            raise ValueError(f"{path}: {error}") from None
+    return texts
+
+
 def charset_of_labels(data_dir: str, label_pattern: str, labels: dict[str, str] | None = None) -> str:
     """The sorted characters of a folder's labels: from ``labels`` if given, else from file names."""
-    if labels is None:
-        texts = []
-        for path in image_files(data_dir):
-            try:
-                texts.append(label_from_name(path, label_pattern))
-            except ValueError as error:
-                raise ValueError(f"--data.charset auto: {path}: {error}") from None
-    else:  # rows for files that are not in the folder say nothing about its alphabet
-        texts = [label for name, label in labels.items() if (Path(data_dir) / name).is_file()]
+    try:
+        texts = folder_labels(data_dir, label_pattern, labels)
+    except ValueError as error:
+        raise ValueError(f"--data.charset auto: {error}") from None
     return "".join(sorted(set("".join(texts))))
 
 

@@ -22,7 +22,8 @@ from lightning.pytorch.callbacks import EarlyStopping
 from captcha_ocr.analysis.errors import worst
 from captcha_ocr.analysis.figures import worst_images_grid
 from captcha_ocr.analysis.results import write_image_results
-from captcha_ocr.data.dataset import DEFAULT_LABEL_PATTERN, image_files, label_from_name, read_labels_csv
+from captcha_ocr.data.dataset import DEFAULT_LABEL_PATTERN, read_labels_csv
+from captcha_ocr.data.sources import folder_labels
 from captcha_ocr.model.checkpoint import load_model, save_weights
 from captcha_ocr.model.network import ModelSpec
 from captcha_ocr.model.transfer import HeadInit, transfer_weights
@@ -71,12 +72,8 @@ def labels_of(data_dir: Path, labels_csv: Path | None = None) -> list[str]:
     Raises:
         ValueError: No labelled images, naming the folder.
     """
-    files = image_files(data_dir)
-    if labels_csv is not None:
-        table = read_labels_csv(labels_csv)
-        labels = [table[f.name] for f in files if f.name in table]
-    else:
-        labels = [label_from_name(f, DEFAULT_LABEL_PATTERN) for f in files]
+    table = read_labels_csv(labels_csv) if labels_csv is not None else None
+    labels = folder_labels(data_dir, DEFAULT_LABEL_PATTERN, table)
     if len(labels) < 10:
         raise ValueError(
             f"{data_dir}: {len(labels)} labelled images; at least 10 are needed (a few hundred to read well)"
