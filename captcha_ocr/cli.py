@@ -358,7 +358,7 @@ def synth(args: argparse.Namespace) -> int:
             raise ValueError("--charset is needed to draw random labels")
         min_length, max_length = module.parse_lengths(args.length)
         paths = module.synthesize(args.out, args.count, args.charset, min_length, max_length, args.seed, args.width,
-                                  args.height, kind=args.kind)  # fmt: skip
+                                  args.height, kind=args.kind, style=args.style)  # fmt: skip
     except (ValueError, FileExistsError) as error:
         print(f"captcha-ocr: cannot draw: {error}", file=sys.stderr)
         return 2
@@ -455,12 +455,16 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
     drawing = commands.add_parser(
         "synth",
         help="draw a labelled synthetic set",
-        description="Draw labelled captchas with the captcha package into a new or empty folder "
+        description="Draw labelled captchas with the captcha package (or five libraries) into a new or empty folder "
         "(<label>.png, <label>_<k>.png when a label repeats); the same seed draws the same files.",
     )
     drawing.add_argument("--count", "--n", dest="count", type=positive_int, required=True, help="number of images")
     drawing.add_argument("--kind", choices=("random", "arithmetic"), default="random",
                          help="random labels of --charset and --length, or arithmetic: 12+7=?, 9x3=, ...")  # fmt: skip
+    drawing.add_argument("--style", choices=("captcha", "mixed"), default="captcha",
+                         help="draw with the captcha package at --width x --height, or with five generator "
+                         "libraries (captcha, wheezy.captcha, claptcha, multicolorcaptcha, easy-captcha-python) at "
+                         "their own sizes: the pretraining data of the base model")  # fmt: skip
     drawing.add_argument("--charset", help="characters to draw random labels from")
     drawing.add_argument("--length", default="5", help="label length, or a range such as 4-6")
     drawing.add_argument("--out", type=Path, required=True, help="new or empty folder")

@@ -3,9 +3,12 @@
     captcha-ocr synth --count 3000 --charset 0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ --length 4-6 \\
         --out data/synthetic --seed 0
     captcha-ocr synth --kind arithmetic --count 4000 --out data/arithmetic     # 12+7=?, 9x3=, ...
+    captcha-ocr synth --style mixed --count 50000 --charset 0123456789abc...XYZ --length 4-8 --out data/base
 
 Writes ``<label>.png`` (``<label>_<k>.png`` when a label repeats) into an empty or new folder.
-``captcha`` 0.7.0 draws all its randomness from Python's ``random`` module, which this seeds.
+``captcha`` 0.7.0 draws all its randomness from Python's ``random`` module, which this seeds; so do
+the five libraries of ``--style mixed`` (``data.styles``), at their own sizes instead of
+``width`` x ``height``.
 """
 
 import random
@@ -28,6 +31,7 @@ def parse_lengths(text: str) -> tuple[int, int]:
 
 
 Kind = Literal["random", "arithmetic"]
+Drawing = Literal["captcha", "mixed"]
 ARITHMETIC_CHARSET = "+-0123456789=?x"  # what arithmetic captchas are written with
 ARITHMETIC_LENGTHS = (4, 7)  # 1+2= ... 12+17=?
 
@@ -54,15 +58,22 @@ def draw_captchas(
     width: int = 160,
     height: int = 60,
     kind: Kind = "random",
+    style: Drawing = "captcha",
 ) -> Iterator[tuple[str, Image.Image]]:
     """Yield ``count`` (label, image) pairs with random labels (``kind="random"``: of ``charset``
-    and ``min_length``-``max_length`` characters; ``"arithmetic"``: ``random_expression()``); the
-    same arguments give the same pairs. Python's global ``random`` state is seeded while drawing
-    and restored between pairs (``captcha`` 0.7.0 draws from it), so code around the generator is
-    not disturbed."""
-    from captcha.image import ImageCaptcha
+    and ``min_length``-``max_length`` characters; ``"arithmetic"``: ``random_expression()``),
+    drawn by the ``captcha`` package (``style="captcha"``) or each by one of five libraries
+    (``"mixed"``, see ``data.styles``); the same arguments give the same pairs. Python's global
+    ``random`` state is seeded while drawing and restored between pairs (the generators draw from
+    it), so code around the generator is not disturbed."""
+    if style == "mixed":
+        from captcha_ocr.data.styles import mixed_style
 
-    generator = ImageCaptcha(width=width, height=height)
+        draw = mixed_style(ARITHMETIC_CHARSET if kind == "arithmetic" else charset)
+    else:
+        from captcha.image import ImageCaptcha
+
+        draw = ImageCaptcha(width=width, height=height).generate_image
     outside = random.getstate()
     random.seed(seed)
     inside = random.getstate()
@@ -75,7 +86,7 @@ def draw_captchas(
                 label = random_expression()
             else:
                 label = "".join(random.choice(charset) for _ in range(random.randint(min_length, max_length)))
-            image = generator.generate_image(label)
+            image = draw(label)
             inside = random.getstate()
         finally:
             random.setstate(outside)
@@ -93,6 +104,7 @@ def synthesize(
     height: int = 60,
     progress: bool = True,
     kind: Kind = "random",
+    style: Drawing = "captcha",
 ) -> list[Path]:
     """Write ``n`` captchas with random labels (see ``draw_captchas``); the same arguments give the
     same files."""
@@ -102,7 +114,7 @@ def synthesize(
     folder.mkdir(parents=True, exist_ok=True)
     seen: Counter = Counter()
     paths = []
-    drawn = draw_captchas(n, charset, min_length, max_length, seed, width, height, kind)
+    drawn = draw_captchas(n, charset, min_length, max_length, seed, width, height, kind, style)
     for label, image in track(drawn, total=n, description="drawing", disable=not progress):
         stem = label if not seen[label] else f"{label}_{seen[label]}"
         seen[label] += 1
