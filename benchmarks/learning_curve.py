@@ -64,17 +64,21 @@ def summarize(rows: list[dict]) -> list[dict]:
     return table
 
 
-def plot(table: list[dict], title: str, path: Path) -> None:
-    sizes = [row["train_size"] for row in table]
-    cer = [100 * row["test_cer_mean"] for row in table]
-    err = [100 * (row["test_cer_std"] if row["runs"] > 1 else 0.0) for row in table]
-    figure, axes = plt.subplots(figsize=(6, 4), dpi=120)
-    axes.errorbar(sizes, cer, yerr=err, marker="o", capsize=3, label="test CER, mean ± std over runs")
+def plot(curves: dict[str, list[dict]], title: str, path: Path) -> None:
+    """Test CER (mean ± std over runs) against training images, one line per named curve."""
+    figure, axes = plt.subplots(figsize=(6.4, 4.2), dpi=120)
+    for label, table in curves.items():
+        sizes = [row["train_size"] for row in table]
+        cer = [100 * row["test_cer_mean"] for row in table]
+        err = [100 * (row["test_cer_std"] if row["runs"] > 1 else 0.0) for row in table]
+        line = axes.errorbar(sizes, cer, yerr=err, marker="o", capsize=3, label=label)
+        for size, value, row in zip(sizes, cer, table, strict=True):
+            axes.annotate(f"{value:.2f} % ({row['runs']})", (size, value), textcoords="offset points",
+                          xytext=(4, 6), fontsize=7, color=line[0].get_color())  # fmt: skip
     axes.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="1 % CER")
-    for size, value, row in zip(sizes, cer, table, strict=True):
-        axes.annotate(f"{value:.2f} % ({row['runs']})", (size, value), textcoords="offset points", xytext=(4, 6),
-                      fontsize=8)  # fmt: skip
-    axes.set(xscale="log", yscale="log", xlabel="labelled training images", ylabel="test CER %", title=title)
+    sizes = sorted({row["train_size"] for table in curves.values() for row in table})
+    axes.set(xscale="log", yscale="log", xlabel="labelled training images",
+             ylabel="test CER %, mean ± std over runs (runs)", title=title)  # fmt: skip
     axes.set_xticks(sizes, [str(s) for s in sizes])
     axes.xaxis.set_minor_formatter(NullFormatter())
     axes.grid(True, which="both", alpha=0.3)
@@ -126,6 +130,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--name", help="results name (default: stem of the last config)")
     parser.add_argument("--out", type=Path, help="runs file (default: results/learning_curve_<name>.csv)")
     parser.add_argument("--plot", type=Path, help="figure (default: docs/learning_curve_<name>.png)")
+    parser.add_argument("--label", help="this curve's name in the figure (default: the results name)")
+    parser.add_argument("--beside", nargs=2, action="append", default=[], metavar=("LABEL", "CSV"),
+                        help="also plot the runs of another curve (its runs file); repeatable")  # fmt: skip
     args, overrides = parser.parse_known_args(argv)
     name = args.name or Path(args.config[-1]).stem
     out = args.out or Path("results") / f"learning_curve_{name}.csv"
@@ -138,7 +145,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                 run_name, run_overrides = f"learning_curve/{name}_n{size}", [f"--data.train_size={size}", *overrides]
                 if args.steps:
                     epochs = max(1, round(args.steps / math.ceil(size / args.batch_size)))
-                    run_overrides.append(f"--trainer.max_epochs={epochs}")
+                    # about 25 validations per run: a tiny training part makes an epoch of one step
+                    run_overrides += [f"--trainer.max_epochs={epochs}",
+                                      f"--trainer.check_val_every_n_epoch={max(1, epochs // 25)}"]  # fmt: skip
                 row, _ = run_fold(args.config, args.data_dir, fold, seed, run_name, run_overrides)
                 append_rows(out, COLUMNS, [{"train_size": size, **row}])
                 print(f"{size} images, fold {fold} seed {seed}: test_cer {row['test_cer']:.4f}", flush=True)
@@ -149,7 +158,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     table = summarize(rows)
     summary_path = out.with_name(f"{out.stem}_summary.csv")
     write_rows(summary_path, SUMMARY_COLUMNS, table)
-    plot(table, f"Learning curve: {name}, {args.data_dir.rstrip('/').split('/')[-1]}",
+    curves = {args.label or name: table}
+    curves.update({label: summarize(read_rows(Path(csv))) for label, csv in args.beside})
+    plot(curves, f"Learning curve, {args.data_dir.rstrip('/').split('/')[-1]}",
          args.plot or Path("docs") / f"learning_curve_{name}.png")  # fmt: skip
     print(markdown(table))
 

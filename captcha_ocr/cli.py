@@ -1,7 +1,7 @@
 """The ``captcha-ocr`` command.
 
 captcha-ocr read PATH... [--json] [--backend torch|onnx] [--model FILE]
-captcha-ocr serve [--host 127.0.0.1] [--port 8000] [--model crnn|fast|FILE] [--backend onnx|torch]
+captcha-ocr serve [--host 127.0.0.1] [--port 8000] [--model crnn|fast|base|FILE] [--backend onnx|torch]
 captcha-ocr export model.onnx [--checkpoint FILE]
 captcha-ocr train DIR [--labels CSV] [--out runs/NAME]
 captcha-ocr cv --config configs/crnn.yaml --data-dir DIR [--folds ..] [--seeds ..] [--model.x=..]
@@ -220,7 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     reading.add_argument(
         "--model",
         help="checkpoint (.ckpt/.pt), .onnx file, or a shipped model: crnn (default), fast (a quarter of "
-        "the width, faster)",
+        "the width, faster), base (pretrained on generated captchas of 0-9 a-z A-Z, 4-8 characters)",
     )
     reading.add_argument("--batch-size", type=positive_int, default=64, help="images per forward pass (default 64)")
     reading.add_argument("--threads", type=positive_int, help="CPU threads (default: the backend's choice)")
@@ -260,7 +260,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serving.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
     serving.add_argument("--port", type=port_number, default=8000, help="default 8000")
-    serving.add_argument("--model", help="checkpoint (.ckpt/.pt), .onnx file, or a shipped model: crnn (default), fast")
+    serving.add_argument(
+        "--model", help="checkpoint (.ckpt/.pt), .onnx file, or a shipped model: crnn (default), fast, base"
+    )
     serving.add_argument("--backend", choices=("torch", "onnx"), default="onnx", help="default onnx (no torch loaded)")
     serving.add_argument("--threads", type=positive_int, help="CPU threads of the model (of each worker)")
     serving.add_argument("--workers", type=positive_int, default=1,
@@ -382,7 +384,8 @@ def train(args: argparse.Namespace) -> int:
         return 2
     model = trained.onnx or trained.weights
     print(
-        f"trained {trained.epochs} epochs in {trained.seconds:.0f} s; on the {trained.held_out_images} held-out "
+        f"trained {trained.epochs} epochs in {trained.seconds:.0f} s from {args.base or 'random weights'}; "
+        f"on the {trained.held_out_images} held-out "
         f"images (never trained on): CER {100 * trained.cer:.2f} %, whole captchas {100 * trained.whole_accuracy:.1f} %"
     )
     print(f"worst held-out images: {trained.worst_images}")
@@ -411,7 +414,12 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
                           help="epochs without a better validation score before stopping (default 10)")  # fmt: skip
     training.add_argument("--held-out", type=share, default=0.2, help="share never trained on (default 0.2)")
     training.add_argument("--seed", type=int, default=0)
-    training.add_argument("--base", help="fine-tune from this model (.pt/.ckpt, or crnn) instead of from scratch")
+    start = training.add_mutually_exclusive_group()
+    start.add_argument("--base", default="base",
+                       help="fine-tune from this model: a .pt/.ckpt file or a shipped name (default: base, "
+                       "pretrained on captchas drawn by five generator libraries)")  # fmt: skip
+    start.add_argument("--from-scratch", dest="base", action="store_const", const=None,
+                       help="start from random weights instead of a base model")  # fmt: skip
     training.add_argument("--head", choices=("map", "reinit"), default="map",
                           help="with --base: copy the rows of the characters both charsets share (map) or start "
                           "the output layers afresh (reinit)")  # fmt: skip

@@ -194,8 +194,10 @@ def test_train_command_end_to_end_on_a_tiny_folder(make_folder, tmp_path: Path, 
 
     labels = random_labels(40, charset="abc123", length=4)
     folder = make_folder(labels)
-    assert cli(["train", str(folder), "--out", str(tmp_path / "run"), "--max-epochs", "2", "--patience", "1"]) == 0
+    args = ["train", str(folder), "--out", str(tmp_path / "run"), "--max-epochs", "2", "--patience", "1"]
+    assert cli([*args, "--from-scratch"]) == 0
     printed = capsys.readouterr().out
+    assert "from random weights" in printed
     assert "held-out images (never trained on): CER" in printed and "captcha-ocr read IMAGES --model" in printed
     for name in ("model.pt", "model.onnx", "worst.png", "held_out.csv"):
         assert (tmp_path / "run" / name).stat().st_size > 0
@@ -213,7 +215,10 @@ def test_train_command_end_to_end_on_a_tiny_folder(make_folder, tmp_path: Path, 
     assert cli(args) == 0
     tuned = CaptchaReader(tmp_path / "tuned" / "model.pt")
     assert tuned.tokenizer.charset == "12xyz" and tuned.tokenizer.max_length == 5
+    assert f"from {base}" in capsys.readouterr().out
     assert cli([*args[:-1], str(tmp_path / "missing.pt")]) == 2
+    assert cli(args[:-2]) == 0  # by default, from the shipped base model
+    assert "from base" in capsys.readouterr().out
 
 
 def test_train_command_names_bad_input(make_folder, tmp_path: Path, capsys) -> None:

@@ -4,10 +4,11 @@ characters' rows of the head mapped, the others fresh."""
 import pytest
 import torch
 
+from captcha_ocr.model.checkpoint import load_model
 from captcha_ocr.model.network import CaptchaNet
 from captcha_ocr.model.transfer import transfer_weights
 
-from .helpers import model_spec
+from .helpers import model_spec, write_tiny_weights
 
 SMALL = {"channels": (8, 8, 8), "lstm_hidden": 8, "head": "joint"}
 
@@ -43,3 +44,20 @@ def test_another_architecture_is_named() -> None:
     source_spec, target_spec = model_spec(**SMALL), model_spec(**{**SMALL, "lstm_hidden": 16})
     with pytest.raises(ValueError, match="lstm_hidden: 8 vs 16"):
         transfer_weights(CaptchaNet(source_spec), source_spec, CaptchaNet(target_spec), target_spec)
+
+
+def test_the_system_starts_from_its_base_when_fitting_only(tmp_path) -> None:
+    """``model.base``: the weights are copied at fit's setup (before a resumed checkpoint would be
+    restored), not at test's; the shared characters' head rows come along."""
+    from captcha_ocr.training.system import CaptchaSystem
+
+    spec = model_spec(charset="abc", **SMALL)
+    base = write_tiny_weights(tmp_path / "base.pt", spec=spec)
+    source, _ = load_model(base)
+    system = CaptchaSystem(charset="bcd", head="joint", channels=(8, 8, 8), lstm_hidden=8,
+                           strides=spec.strides, base=str(base))  # fmt: skip
+    system.setup("test")
+    assert not torch.equal(system.model.stem[0].weight, source.stem[0].weight)
+    system.setup("fit")
+    assert torch.equal(system.model.stem[0].weight, source.stem[0].weight)
+    assert torch.equal(system.model.head.ctc.weight[[0, 1, 2]], source.head.ctc.weight[[0, 2, 3]])

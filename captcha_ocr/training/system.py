@@ -12,9 +12,12 @@ from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.text import CharErrorRate
 
 from captcha_ocr.analysis.results import ImageResult
+from captcha_ocr.model.checkpoint import load_model
 from captcha_ocr.model.heads import Head
 from captcha_ocr.model.network import ModelSpec
+from captcha_ocr.model.transfer import HeadInit, transfer_weights
 from captcha_ocr.reading.tokenizer import DEFAULT_CHARSET, Tokenizer
+from captcha_ocr.reading.weights import SHIPPED, shipped_file
 from captcha_ocr.training.evaluation import evaluate_batch
 
 # What the data decides and the model stores: the text table and how images are prepared.
@@ -82,6 +85,12 @@ class CaptchaSystem(pl.LightningModule):
         optimizer: Optimiser class and arguments; its ``lr`` is the peak learning rate of the
             one-cycle schedule (warm-up, then cosine decay to ~0 over the run).
         warmup_fraction: Share of the steps spent warming up.
+        base: Fine-tune: when fitting starts, copy this model's weights (a ``.pt`` / ``.ckpt``
+            file, or a shipped model's name such as ``base``) into the network
+            (``model.transfer``); its architecture must be this one's. A run resumed from a
+            checkpoint keeps the checkpoint's weights.
+        base_head: How the head starts from ``base``: the rows of the characters both charsets
+            share copied (``map``) or a fresh head (``reinit``).
     """
 
     def __init__(
@@ -105,6 +114,8 @@ class CaptchaSystem(pl.LightningModule):
         dropout: float = 0.1,
         optimizer: OptimizerCallable = torch.optim.AdamW,
         warmup_fraction: float = 0.1,
+        base: str | None = None,
+        base_head: HeadInit = "map",
     ) -> None:
         super().__init__()
         # The optimiser is left out: as a class it would make the checkpoint need full unpickling
@@ -165,6 +176,13 @@ class CaptchaSystem(pl.LightningModule):
         labels and losses."""
         images, targets = batch if isinstance(batch, (tuple, list)) else (batch, None)
         return evaluate_batch(self.model, self.tokenizer, images, targets)
+
+    def setup(self, stage: str) -> None:
+        # Before a checkpoint given to fit is restored, so that a resumed run keeps its weights.
+        if stage == "fit" and self.hparams.base:
+            base = self.hparams.base
+            network, spec = load_model(shipped_file(base, "torch") if base in SHIPPED else base)
+            transfer_weights(network, spec, self.model, ModelSpec.from_hparams(self.hparams), self.hparams.base_head)
 
     def on_train_start(self) -> None:
         # A resumed one-cycle schedule keeps the length it was started with; a run of another

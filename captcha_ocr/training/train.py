@@ -5,9 +5,11 @@ The labels come from the file names (``226md.png``) or a ``file,label`` CSV; the
 label lengths are found from them. A fifth of the images (``held_out``) is set aside and never
 trained on or used to choose anything; a tenth of the rest chooses the checkpoint and stops the
 training when it stops improving. The recipe is the default experiment's
-(``training/recipes/crnn.yaml``, linked as ``configs/crnn.yaml``): the same network, optimiser
-and augmentation policy. At the end the held-out part is read once: its CER and whole-captcha
-accuracy, its worst images in a PNG grid, the model as ``model.pt`` and ``model.onnx``.
+(``training/recipes/crnn.yaml``, linked as ``configs/crnn.yaml``: the same network, optimiser and
+augmentation policy), started by default from the shipped ``base`` model, pretrained on captchas
+the project draws (``training/recipes/finetune.yaml``). At the end the held-out part is read once:
+its CER and whole-captcha accuracy, its worst images in a PNG grid, the model as ``model.pt`` and
+``model.onnx``.
 """
 
 import time
@@ -24,14 +26,13 @@ from captcha_ocr.analysis.figures import worst_images_grid
 from captcha_ocr.analysis.results import write_image_results
 from captcha_ocr.data.dataset import DEFAULT_LABEL_PATTERN, read_labels_csv
 from captcha_ocr.data.sources import folder_labels
-from captcha_ocr.model.checkpoint import load_model, save_weights
-from captcha_ocr.model.network import ModelSpec
-from captcha_ocr.model.transfer import HeadInit, transfer_weights
-from captcha_ocr.reading.weights import SHIPPED, shipped_file
+from captcha_ocr.model.checkpoint import save_weights
+from captcha_ocr.model.transfer import HeadInit
 from captcha_ocr.training.evaluation import evaluate
 from captcha_ocr.training.lightning_cli import CaptchaCLI
 
 RECIPE = resources.files("captcha_ocr.training") / "recipes" / "crnn.yaml"
+FINETUNE = resources.files("captcha_ocr.training") / "recipes" / "finetune.yaml"
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def train_folder(
     held_out: float = 0.2,
     seed: int = 0,
     progress: bool = True,
-    base: Path | None = None,
+    base: str | Path | None = "base",
     head: HeadInit = "map",
 ) -> TrainedModel:
     """Train the default recipe on a folder, test it on its held-out part and export it into ``out``.
@@ -105,15 +106,16 @@ def train_folder(
         seed: Seed of the training (the split depends only on the file names).
         progress: Show Lightning's progress bar.
         base: Start from this model's weights (a ``.pt`` / ``.ckpt`` file or a shipped model's
-            name) instead of from scratch: its backbone, and its head's rows of the characters
+            name; ``None``: from scratch): its backbone, and its head's rows of the characters
             the two charsets share (``head="map"``) or a fresh head (``"reinit"``).
         head: How the head starts when fine-tuning from ``base``.
     """
     labels = labels_of(data_dir, labels_csv)
     charset = "".join(sorted(set("".join(labels))))
     lengths = sorted(map(len, labels))
+    configs = [RECIPE] if base is None else [RECIPE, FINETUNE]
     args = [
-        "--config", str(RECIPE),
+        *(arg for config in configs for arg in ("--config", str(config))),
         f"--data.data_dir={data_dir}", f"--data.charset={charset}",
         f"--data.min_length={lengths[0]}", f"--data.max_length={lengths[-1]}",
         f"--data.num_folds={round(1 / held_out)}", "--data.fold=0", "--data.expected_files=0",
@@ -123,14 +125,12 @@ def train_folder(
     ]  # fmt: skip
     if labels_csv is not None:
         args.append(f"--data.labels_csv={labels_csv}")
+    if base is not None:
+        args += [f"--model.base={base}", f"--model.base_head={head}"]
     with warnings.catch_warnings():  # the arguments are this function's, on purpose
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
         cli = CaptchaCLI(args=args, run=False)
     trainer, model, data = cli.trainer, cli.model, cli.datamodule
-    if base is not None:
-        path = shipped_file(str(base), "torch") if str(base) in SHIPPED else base
-        network, spec = load_model(path)
-        transfer_weights(network, spec, model.model, ModelSpec.from_hparams(model.hparams), head)
     trainer.callbacks.insert(0, EarlyStopping(monitor="val/selection", patience=patience, mode="min"))
     trainer.callbacks.append(TimeLeft())
     start = time.perf_counter()

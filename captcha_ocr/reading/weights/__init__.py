@@ -1,14 +1,18 @@
-"""The models shipped with the package: the fold-0, seed-0 models of two cross-validated configs,
-each trained on fold 0's training part only.
+"""The models shipped with the package.
 
-- ``crnn``: ``configs/crnn.yaml``, the joint head (the default).
+- ``crnn``: ``configs/crnn.yaml``, the joint head (the default), the fold-0 seed-0 model of its
+  cross-validation: trained on fold 0's training part of captcha_images_v2 only.
 - ``fast``: the same with ``configs/ablations/small.yaml``: a quarter of the convolution width.
+- ``base``: the same architecture pretrained from scratch on 50,000 captchas drawn by five
+  generator libraries (``make base``; charset 0-9 a-z A-Z, 4-8 characters), never an image of
+  captcha_images_v2: the start of ``captcha-ocr train`` and ``configs/finetune.yaml``, and a
+  reader of such generated captchas by itself.
 """
 
 from pathlib import Path
 
 WEIGHTS_DIR = Path(__file__).parent
-SHIPPED = ("crnn", "fast")
+SHIPPED = ("crnn", "fast", "base")
 ONNX_SPEC_KEY = "captcha_ocr.spec"  # ONNX metadata entry holding the ModelSpec as JSON
 
 

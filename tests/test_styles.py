@@ -1,0 +1,38 @@
+"""The pretraining set's drawing: five generator libraries, fonts that have every glyph, the same
+images from the same seed."""
+
+import string
+from pathlib import Path
+
+import pytest
+
+from captcha_ocr.data.styles import STYLES, covers, font_pool
+from captcha_ocr.data.synth import draw_captchas
+
+CHARSET = string.digits + string.ascii_letters
+
+
+@pytest.mark.parametrize("name", sorted(STYLES))
+@pytest.mark.parametrize("text", ["a7Q2", "Zx0Ob9kW"])
+def test_every_style_draws_any_text_of_the_charset(name: str, text: str) -> None:
+    image = STYLES[name](font_pool(CHARSET))(text)
+    assert image.mode == "RGB" and image.height >= 40 and image.width >= image.height
+    darkest, lightest = image.convert("L").getextrema()
+    assert lightest - darkest > 60  # ink on a page, not a blank image
+
+
+def test_fonts_without_a_glyph_are_left_out() -> None:
+    fonts = font_pool(CHARSET)
+    assert len(fonts) >= 5 and all(isinstance(f, Path) for f in fonts)
+    assert all(covers(f, "aZ7") for f in fonts[:3])
+    assert not covers(fonts[0], "a\U0001f600")  # no font here draws an emoji
+    assert not covers(Path("/nonexistent.ttf"), "a")
+
+
+def test_mixed_drawing_is_reproducible_from_its_seed() -> None:
+    def drawn(seed: int) -> list[tuple[str, bytes]]:
+        return [(label, image.tobytes()) for label, image in draw_captchas(10, CHARSET, 4, 8, seed, style="mixed")]
+
+    first = drawn(3)
+    assert first == drawn(3) and first != drawn(4)
+    assert all(4 <= len(label) <= 8 and set(label) <= set(CHARSET) for label, _ in first)
