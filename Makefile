@@ -3,7 +3,7 @@
 #   make test    set up, then lint and run the whole test suite (what CI runs)
 #   make test-fast  the same without the slow, network and browser tests (about two minutes)
 #   make base    draw 50,000 captchas with five generator libraries and pretrain the base model on
-#                them (about 50 minutes on 2 cores); the model lands in runs/base
+#                them (41 minutes on 2 cores); the model lands in runs/base
 # From a subfolder of the clone: make -C "$(git rev-parse --show-toplevel)" test
 # Offline, or with the data elsewhere: make train DATA_DIR=/path/to/captcha_images_v2
 
