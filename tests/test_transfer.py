@@ -1,6 +1,9 @@
 """Fine-tuning starts: weights copied from a network of another charset and length, the shared
 characters' rows of the head mapped, the others fresh."""
 
+import json
+import string
+
 import pytest
 import torch
 
@@ -61,3 +64,21 @@ def test_the_system_starts_from_its_base_when_fitting_only(tmp_path) -> None:
     system.setup("fit")
     assert torch.equal(system.model.stem[0].weight, source.stem[0].weight)
     assert torch.equal(system.model.head.ctc.weight[[0, 1, 2]], source.head.ctc.weight[[0, 2, 3]])
+
+
+def test_the_shipped_base_fits_the_recipe_it_starts() -> None:
+    """``captcha-ocr train`` copies ``base`` into the recipe's network: the two must not drift apart."""
+    import yaml
+
+    from captcha_ocr.reading.weights import shipped_file
+    from captcha_ocr.training.train import RECIPE
+
+    _, spec = load_model(shipped_file("base", "torch"))
+    recipe = yaml.safe_load(RECIPE.read_text())
+    assert spec.charset == "".join(sorted(string.digits + string.ascii_letters)) and (
+        spec.min_length,
+        spec.max_length,
+    ) == (4, 8)
+    for name in ("head", "channels", "stem_stride", "strides", "lstm_hidden"):
+        assert json.loads(json.dumps(getattr(spec, name))) == recipe["model"][name], name
+    assert (spec.height, spec.width) == (recipe["data"]["height"], recipe["data"]["width"])
