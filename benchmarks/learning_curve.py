@@ -160,7 +160,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     write_rows(summary_path, SUMMARY_COLUMNS, table)
     curves = {args.label or name: table}
     curves.update({label: summarize(read_rows(Path(csv))) for label, csv in args.beside})
-    plot(curves, f"Learning curve, {args.data_dir.rstrip('/').split('/')[-1]}",
+    steps = f", {args.steps} steps a run" if args.steps else ""
+    plot(curves, f"Learning curve, {args.data_dir.rstrip('/').split('/')[-1]}{steps}",
          args.plot or Path("docs") / f"learning_curve_{name}.png")  # fmt: skip
     print(markdown(table))
 
