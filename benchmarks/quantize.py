@@ -21,7 +21,7 @@ from captcha_ocr.data.dataset import image_files
 from captcha_ocr.data.sources import find_data_dir
 from captcha_ocr.data.split import fold_test_files
 from captcha_ocr.reading.reader import CaptchaReader
-from captcha_ocr.reading.weights import SHIPPED, shipped_file
+from captcha_ocr.reading.weights import model_file
 
 
 def speed(reader: CaptchaReader, arrays: np.ndarray, batch: int, repeats: int = 5) -> float:
@@ -40,7 +40,7 @@ def main() -> None:
     default_data = find_data_dir(Path(__file__).resolve().parents[1])
     parser.add_argument("--data-dir", "--data_dir", dest="data_dir", type=Path, default=default_data)
     args = parser.parse_args()
-    source = shipped_file(args.model, "onnx") if args.model in SHIPPED else Path(args.model)
+    source = model_file(args.model, "onnx")
     files = fold_test_files(image_files(args.data_dir))
     labels = [f.stem for f in files]
     with tempfile.TemporaryDirectory() as folder:

@@ -23,7 +23,7 @@ from PIL import Image
 from captcha_ocr.reading.decoding import decoder_for, feature_map_size, restrict
 from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS, load_image
 from captcha_ocr.reading.tokenizer import Tokenizer
-from captcha_ocr.reading.weights import ONNX_SPEC_KEY, SHIPPED, shipped_file
+from captcha_ocr.reading.weights import ONNX_SPEC_KEY, model_file
 
 Backend = Literal["torch", "onnx"]
 ImageSource = str | Path | Image.Image | bytes | np.ndarray
@@ -96,8 +96,7 @@ class CaptchaReader:
         self.batch_size = batch_size
         self.min_confidence = min_confidence
         self.max_pixels = max_pixels
-        name = "crnn" if model_path is None else str(model_path)
-        path = shipped_file(name, backend) if name in SHIPPED else Path(model_path)
+        path = model_file("crnn" if model_path is None else model_path, backend)
         if not path.is_file():
             raise FileNotFoundError(f"no model file at {str(path)!r}")
         if backend == "onnx":

@@ -17,7 +17,7 @@ from captcha_ocr.model.heads import Head
 from captcha_ocr.model.network import ModelSpec
 from captcha_ocr.model.transfer import HeadInit, transfer_weights
 from captcha_ocr.reading.tokenizer import DEFAULT_CHARSET, Tokenizer
-from captcha_ocr.reading.weights import SHIPPED, shipped_file
+from captcha_ocr.reading.weights import model_file
 from captcha_ocr.training.evaluation import evaluate_batch
 
 # What the data decides and the model stores: the text table and how images are prepared.
@@ -180,8 +180,7 @@ class CaptchaSystem(pl.LightningModule):
     def setup(self, stage: str) -> None:
         # Before a checkpoint given to fit is restored, so that a resumed run keeps its weights.
         if stage == "fit" and self.hparams.base:
-            base = self.hparams.base
-            network, spec = load_model(shipped_file(base, "torch") if base in SHIPPED else base)
+            network, spec = load_model(model_file(self.hparams.base, "torch"))
             transfer_weights(network, spec, self.model, ModelSpec.from_hparams(self.hparams), self.hparams.base_head)
 
     def on_train_start(self) -> None:

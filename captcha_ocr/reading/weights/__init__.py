@@ -21,4 +21,9 @@ def shipped_file(name: str, backend: str) -> Path:
     return WEIGHTS_DIR / f"{name}.{'onnx' if backend == 'onnx' else 'pt'}"
 
 
+def model_file(name_or_path: str | Path, backend: str) -> Path:
+    """The file of a shipped model given its name, else the path given."""
+    return shipped_file(str(name_or_path), backend) if str(name_or_path) in SHIPPED else Path(name_or_path)
+
+
 DEFAULT_WEIGHTS = shipped_file("crnn", "torch")  # slim checkpoint of the default model
