@@ -10,10 +10,11 @@ that it never saw. Labels are the file names; the reader is the one users call.
 """
 
 import argparse
+import math
 from pathlib import Path
 
-from rapidfuzz.distance import Levenshtein
-
+from captcha_ocr.analysis.errors import summary
+from captcha_ocr.analysis.results import ImageResult
 from captcha_ocr.data.dataset import image_files
 from captcha_ocr.data.sources import find_data_dir
 from captcha_ocr.data.split import fold_split, subsample
@@ -25,8 +26,8 @@ def main() -> None:
     task = parser.add_mutually_exclusive_group(required=True)
     task.add_argument("--model", help="read the test images with this .onnx, .pt or .ckpt file or shipped model")
     task.add_argument("--link", nargs=2, metavar=("COUNT", "DIR"),
-                      help="link COUNT images of the fold's training part (nested: the same draw as "
-                      "--data.train_size) into the new folder DIR, to train on")  # fmt: skip
+                      help="link COUNT images of the fold's training and validation parts, drawn by the split "
+                      "seed, into the new folder DIR, to train on")  # fmt: skip
     parser.add_argument("--fold", type=int, default=0)
     parser.add_argument("--data-dir", "--data_dir", dest="data_dir", type=Path,
                         default=find_data_dir(Path(__file__).resolve().parents[1]))  # fmt: skip
@@ -43,11 +44,11 @@ def main() -> None:
     test = [files[i] for i in split.test]
     backend = "onnx" if args.model.endswith(".onnx") else "torch"
     readings = CaptchaReader(args.model, backend=backend).read(test)
-    errors = sum(Levenshtein.distance(f.stem, r.text) for f, r in zip(test, readings, strict=True))
-    misses = [(f.stem, r.text) for f, r in zip(test, readings, strict=True) if f.stem != r.text]
-    print(f"fold {args.fold}, {len(test)} test images: CER {100 * errors / sum(len(f.stem) for f in test):.3f} %, "
-          f"whole captchas {100 * (1 - len(misses) / len(test)):.2f} %")  # fmt: skip
-    print("misses:", ", ".join(f"{label} -> {text}" for label, text in misses) or "none")
+    results = [ImageResult(f.name, f.stem, r.text, math.nan, r.confidence) for f, r in zip(test, readings, strict=True)]
+    headline = summary(results)
+    print(f"fold {args.fold}, {len(test)} test images: CER {100 * headline['cer']:.3f} %, "
+          f"whole captchas {100 * headline['seq_acc']:.2f} %")  # fmt: skip
+    print("misses:", ", ".join(f"{r.label} -> {r.prediction}" for r in results if not r.correct) or "none")
 
 
 if __name__ == "__main__":
