@@ -2,6 +2,7 @@
 stalls the server, crashes it or holds it open."""
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -10,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -143,24 +145,34 @@ def wait_until_healthy(server: subprocess.Popen, port: int, seconds: float) -> N
             time.sleep(0.2)
 
 
-def test_sigterm_ends_the_server_within_its_grace_period_despite_a_hanging_upload(weights: Path) -> None:
+@contextlib.contextmanager
+def serve_process(weights: Path, *flags: str, ready_within: float) -> Iterator[tuple[subprocess.Popen, int]]:
+    """``captcha-ocr serve`` of ``weights`` (torch) on a free loopback port with ``flags``, once it
+    answers ``/healthz``; yields the process and its port and kills it if the block left it running."""
     port = free_port()
-    server = subprocess.Popen(serve_command("--port", str(port), "--model", str(weights), "--backend", "torch",
-                                            "--shutdown-grace", "2", "--timeout", "60"),
+    server = subprocess.Popen(serve_command("--port", str(port), "--model", str(weights), "--backend", "torch", *flags),
                               stderr=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
     try:
-        wait_until_healthy(server, port, seconds=60)
-        with socket.create_connection(("127.0.0.1", port)) as hanging:
-            hanging.sendall(b"POST /v1/read HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
-            time.sleep(0.3)
-            started = time.monotonic()
-            server.send_signal(signal.SIGTERM)
-            server.wait(timeout=15)
-            stopped = time.monotonic() - started
+        wait_until_healthy(server, port, seconds=ready_within)
+        yield server, port
     finally:
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_sigterm_ends_the_server_within_its_grace_period_despite_a_hanging_upload(weights: Path) -> None:
+    flags = ("--shutdown-grace", "2", "--timeout", "60")
+    with (
+        serve_process(weights, *flags, ready_within=60) as (server, port),
+        socket.create_connection(("127.0.0.1", port)) as hanging,
+    ):
+        hanging.sendall(b"POST /v1/read HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nab")
+        time.sleep(0.3)
+        started = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=15)
+        stopped = time.monotonic() - started
     assert stopped < 2 + 3  # the grace period, plus start-up of nothing
 
 
@@ -347,12 +359,7 @@ def test_a_labels_csv_that_is_not_utf8_is_named(tmp_path: Path) -> None:
 def test_several_worker_processes_share_the_port_and_stop_on_sigterm(weights: Path, captcha: bytes) -> None:
     """serve --workers 2: each worker loads the model and answers on the one port; SIGTERM ends
     the supervisor and both workers."""
-    port = free_port()
-    server = subprocess.Popen(serve_command("--port", str(port), "--model", str(weights), "--backend", "torch",
-                                            "--workers", "2", "--api-key", "k"),
-                              stderr=subprocess.PIPE, text=True, cwd=ROOT)  # fmt: skip
-    try:
-        wait_until_healthy(server, port, seconds=90)
+    with serve_process(weights, "--workers", "2", "--api-key", "k", ready_within=90) as (server, port):
 
         def read(_: int) -> httpx.Response:
             files = [("f", ("a.png", captcha))]
@@ -365,9 +372,5 @@ def test_several_worker_processes_share_the_port_and_stop_on_sigterm(weights: Pa
         assert httpx.post(f"http://127.0.0.1:{port}/v1/read", files=[("f", ("a.png", captcha))]).status_code == 401
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
     children = subprocess.run(["pgrep", "-f", f"--port {port}"], capture_output=True, text=True).stdout.split()
     assert children == []
