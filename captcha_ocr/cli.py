@@ -28,7 +28,7 @@ from types import ModuleType
 
 from captcha_ocr.reading.answers import ANSWERS, answer_record
 from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, is_image_file, not_a_regular_file
-from captcha_ocr.reading.reader import Reading
+from captcha_ocr.reading.reader import Length, Reading, parse_length
 from captcha_ocr.serving.service import Limits
 
 PROGRESS_THRESHOLD = 200  # show a progress bar from this many images on
@@ -96,13 +96,18 @@ def read(args: argparse.Namespace) -> int:
         except ValueError as error:
             print(f"captcha-ocr: --allow: {error}", file=sys.stderr)
             return 2
+    try:
+        reader.lengths(args.length)
+    except ValueError as error:
+        print(f"captcha-ocr: --length: {error}", file=sys.stderr)
+        return 2
     files, skipped = expand_inputs(args.paths, args.recursive)
     for entry in skipped:
         print(f"captcha-ocr: skipped {entry}", file=sys.stderr)
     if not files:
         print("captcha-ocr: no image files to read in " + ", ".join(args.paths), file=sys.stderr)
         return 1
-    results = reader.iter_read(files, allow=args.allow)
+    results = reader.iter_read(files, allow=args.allow, length=args.length)
     if len(files) >= PROGRESS_THRESHOLD and sys.stderr.isatty():
         from rich.console import Console
         from rich.progress import track
@@ -185,6 +190,13 @@ def port_number(text: str) -> int:
     return value
 
 
+def length(text: str) -> Length | None:
+    try:
+        return parse_length(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def probability(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
@@ -235,6 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CHARS",
         help="read only these characters (e.g. --allow 0123456789 when you know the captcha is digits); the "
         "model's other characters are masked, those it does not know are ignored",
+    )
+    reading.add_argument(
+        "--length",
+        type=length,
+        metavar="N|MIN-MAX",
+        help="read texts of this many characters (5, or 4-6): each reading is the model's most probable text "
+        "of such a length, and an image none fits is rejected (default: the label lengths the model was trained "
+        "on)",
     )
     reading.add_argument(
         "--answer",

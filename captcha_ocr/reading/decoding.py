@@ -1,8 +1,17 @@
-"""Greedy decoding of each head's logits into texts and confidences, in numpy so that the ONNX
-reader runs without torch. ``heads.py`` pairs every head with its decoder here."""
+"""Decoding of each head's logits into texts and confidences, in numpy so that the ONNX reader
+runs without torch. ``heads.py`` pairs every head with its decoder here.
+
+Without a length constraint every head reads greedily. With one (``lengths``: the numbers of
+characters a reading may have), each head reads its most probable text of an allowed length: the
+position head by comparing, for each allowed length, the best characters up to it and the end class
+after it; the CTC head by a Viterbi search over (characters written, last class) states. A batch
+row that no allowed length fits (a length past the steps the head has) reads as "" with
+confidence 0 and ``fits`` False.
+"""
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -47,15 +56,34 @@ def greedy(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return probs.argmax(axis=-1), probs.max(axis=-1)
 
 
+def length_range(lengths: Collection[int]) -> np.ndarray:
+    """Allowed lengths as a sorted int array; raises ``ValueError`` for none or one below 1."""
+    allowed = np.array(sorted(set(lengths)), dtype=np.int64)
+    if allowed.size == 0 or allowed[0] < 1:
+        raise ValueError(f"allowed lengths must be one or more numbers of at least 1, got {sorted(set(lengths))}")
+    return allowed
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Texts, confidences (B,), per-character confidences and, under a length constraint, whether
+    an allowed length fitted each row (always True without one)."""
+
+    texts: list[str]
+    confidences: np.ndarray
+    characters: list[list[float]]
+    fits: np.ndarray
+
+
 class Decoder(ABC):
     """Reads a head's logits into texts, confidences and per-character confidences."""
 
     def __init__(self, tokenizer: Tokenizer) -> None:
         self.tokenizer = tokenizer
 
-    def decode(self, logits: np.ndarray) -> tuple[list[str], np.ndarray]:
+    def decode(self, logits: np.ndarray, lengths: Collection[int] | None = None) -> tuple[list[str], np.ndarray]:
         """Texts and confidences (B,) from logits (B, S, C)."""
-        texts, confidences, _ = self.read(logits)
+        texts, confidences, _ = self.read(logits, lengths)
         return texts, confidences
 
     def character_confidences(self, logits: np.ndarray) -> list[list[float]]:
@@ -67,20 +95,39 @@ class Decoder(ABC):
         of the head that reads: (B, S, C)."""
         return softmax(logits)
 
+    def read(
+        self, logits: np.ndarray, lengths: Collection[int] | None = None
+    ) -> tuple[list[str], np.ndarray, list[list[float]]]:
+        """Texts, confidences (B,) and per-character confidences from one pass, of an allowed
+        length when ``lengths`` is given."""
+        decoded = self.read_constrained(logits, lengths)
+        return decoded.texts, decoded.confidences, decoded.characters
+
     @abstractmethod
-    def read(self, logits: np.ndarray) -> tuple[list[str], np.ndarray, list[list[float]]]:
-        """Texts, confidences (B,) and per-character confidences from one pass."""
+    def read_constrained(self, logits: np.ndarray, lengths: Collection[int] | None = None) -> Decoded:
+        """``read``, with whether an allowed length fitted each row."""
 
 
 class GreedyDecoder(Decoder):
-    """Reads the most probable class at every step. The confidence of a reading is the
-    probability of its greedy path; a character's confidence is the probability of the step(s)
-    that wrote it."""
+    """Reads the most probable class at every step, or the most probable path of an allowed
+    length. The confidence of a reading is the probability of its path; a character's confidence
+    is the probability of the step(s) that wrote it."""
 
-    def read(self, logits: np.ndarray) -> tuple[list[str], np.ndarray, list[list[float]]]:
-        ids, best = greedy(logits)
-        characters = [self._characters(i, p) for i, p in zip(ids.tolist(), best.tolist(), strict=True)]
-        return self._texts(ids), self._path_probability(ids, best), characters
+    def read_constrained(self, logits: np.ndarray, lengths: Collection[int] | None = None) -> Decoded:
+        log_probs = log_softmax(logits.astype(np.float64))  # (B, S, C)
+        if lengths is None:
+            ids, fits = log_probs.argmax(axis=-1), np.ones(len(logits), dtype=bool)
+        else:
+            ids, fits = self._best_path(log_probs, length_range(lengths))
+        chosen = np.exp(np.take_along_axis(log_probs, ids[..., None], axis=-1)[..., 0])  # (B, S)
+        characters = [self._characters(i, p) if ok else [] for i, p, ok in zip(ids.tolist(), chosen.tolist(), fits)]
+        texts = [text if ok else "" for text, ok in zip(self._texts(ids), fits, strict=True)]
+        confidences = np.where(fits, self._path_probability(ids, chosen), 0.0)
+        return Decoded(texts, confidences, characters, fits)
+
+    @abstractmethod
+    def _best_path(self, log_probs: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The most probable ids (B, S) of a reading of one of ``lengths``, and whether one fits (B,)."""
 
     @abstractmethod
     def _texts(self, ids: np.ndarray) -> list[str]: ...
@@ -98,6 +145,22 @@ class PositionDecoder(GreedyDecoder):
 
     def _texts(self, ids: np.ndarray) -> list[str]:
         return self.tokenizer.decode(ids)
+
+    def _best_path(self, log_probs: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        B, L, _ = log_probs.shape
+        pad = self.tokenizer.pad_id
+        characters = log_probs.copy()
+        characters[..., pad] = -np.inf
+        best_ids, best = characters.argmax(axis=-1), characters.max(axis=-1)  # (B, L) each
+        written = np.concatenate([np.zeros((B, 1)), np.cumsum(best, axis=1)], axis=1)  # (B, L + 1)
+        closed = np.concatenate([log_probs[..., pad], np.zeros((B, 1))], axis=1)  # (B, L + 1): end class at n
+        usable = lengths[lengths <= L]
+        if usable.size == 0:
+            return np.full((B, L), pad), np.zeros(B, dtype=bool)
+        scores = written[:, usable] + closed[:, usable]  # (B, lengths): text of n characters, then the end
+        chosen = usable[scores.argmax(axis=1)]  # (B,)
+        ids = np.where(np.arange(L)[None, :] < chosen[:, None], best_ids, pad)
+        return ids, np.isfinite(scores.max(axis=1))
 
     def _path_probability(self, ids: np.ndarray, best: np.ndarray) -> np.ndarray:
         positions = np.arange(ids.shape[1])
@@ -128,6 +191,48 @@ class CTCDecoder(GreedyDecoder):
     def _path_probability(self, ids: np.ndarray, best: np.ndarray) -> np.ndarray:
         rows = zip(ids.tolist(), best.tolist(), strict=True)
         return np.array([np.prod(self._characters(i, p)) for i, p in rows])  # (B,)
+
+    def _best_path(self, log_probs: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Viterbi over states (n characters written, last class): a blank keeps n, the same
+        character again continues its run, another character (or one after a blank) writes the
+        (n + 1)-th."""
+        B, T, C = log_probs.shape
+        K, blank = int(lengths[-1]), self.tokenizer.pad_id
+        is_blank = np.arange(C) == blank  # (C,)
+        score = np.full((B, K + 1, C), -np.inf)  # (B, K + 1, C): best log-probability of each state
+        score[:, 0, blank] = log_probs[:, 0, blank]
+        score[:, 1, ~is_blank] = log_probs[:, 0, ~is_blank]
+        previous = np.zeros((T, B, K + 1, C, 2), dtype=np.int64)  # (n, class) of each state's best predecessor
+        n_of = np.broadcast_to(np.arange(K + 1)[None, :, None], (B, K + 1, C))
+        c_of = np.broadcast_to(np.arange(C)[None, None, :], (B, K + 1, C))
+        for t in range(1, T):
+            order = np.argsort(score, axis=2)
+            first, second = order[..., -1], order[..., -2]  # (B, K + 1): best and second-best last class
+            # from a state of n - 1 whose last class is not c (a blank, or another character)
+            source = np.where(first[:, :-1, None] == c_of[:, 1:], second[:, :-1, None], first[:, :-1, None])
+            step = np.full_like(score, -np.inf)
+            step[:, 1:] = np.take_along_axis(score[:, :-1], source, axis=2)  # (B, K, C)
+            from_step = step > score  # else the run of c goes on: (n, c)
+            new = np.maximum(score, step)
+            previous[t, ..., 0] = np.where(from_step, n_of - 1, n_of)
+            previous[t, :, 1:, :, 1] = np.where(from_step[:, 1:], source, c_of[:, 1:])
+            previous[t, :, 0, :, 1] = c_of[:, 0]
+            # a blank follows the best state of the same n
+            new[..., blank] = np.take_along_axis(score, first[..., None], axis=2)[..., 0]
+            previous[t, ..., blank, 0] = n_of[..., 0]
+            previous[t, ..., blank, 1] = first
+            score = new + log_probs[:, t, None, :]
+        final = np.full_like(score, -np.inf)
+        final[:, lengths] = score[:, lengths]
+        final = final.reshape(B, -1)  # (B, (K + 1) * C)
+        fits = np.isfinite(final.max(axis=1))
+        ids = np.full((B, T), blank)
+        for b in np.flatnonzero(fits):
+            n, c = divmod(int(final[b].argmax()), C)
+            for t in range(T - 1, -1, -1):
+                ids[b, t] = c
+                n, c = previous[t, b, n, c]
+        return ids, fits
 
     def _characters(self, ids: list[int], best: list[float]) -> list[float]:
         characters: list[float] = []
@@ -185,13 +290,13 @@ class JointDecoder(Decoder):
         super().__init__(tokenizer)
         self.position = PositionDecoder(tokenizer)
 
-    def read(self, logits: np.ndarray) -> tuple[list[str], np.ndarray, list[list[float]]]:
+    def read_constrained(self, logits: np.ndarray, lengths: Collection[int] | None = None) -> Decoded:
         L = self.tokenizer.max_length
-        texts, confidences, characters = self.position.read(logits[:, :L])
-        ids = [self.tokenizer.ids(text) for text in texts]
+        read = self.position.read_constrained(logits[:, :L], lengths)
+        ids = [self.tokenizer.ids(text) for text in read.texts]
         log_probs = log_softmax(logits[:, L:].astype(np.float64))  # (B, T, C)
         checked = np.exp(ctc_log_probability(log_probs, ids, self.tokenizer.pad_id))  # (B,)
-        return texts, np.minimum(confidences, checked), characters
+        return Decoded(read.texts, np.minimum(read.confidences, checked), read.characters, read.fits)
 
     def distribution(self, logits: np.ndarray) -> np.ndarray:
         return softmax(logits[:, : self.tokenizer.max_length])  # (B, L, C): the position head's

@@ -10,6 +10,7 @@ The ONNX backend needs only onnxruntime, numpy and Pillow.
 
 import io
 import json
+import re
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,6 +27,7 @@ from captcha_ocr.reading.tokenizer import Tokenizer
 from captcha_ocr.reading.weights import ONNX_SPEC_KEY, model_file
 
 Backend = Literal["torch", "onnx"]
+Length = int | tuple[int, int]
 ImageSource = str | Path | Image.Image | bytes | np.ndarray
 # One thread prepares images ahead of the model: preparing is mostly small numpy and Pillow calls
 # that hold the GIL, so a second thread only contends for it (fold-0 test images, crnn, ONNX, 2
@@ -104,7 +106,8 @@ class CaptchaReader:
         else:
             self._run, spec = _torch_runner(path, num_threads)
         self.tokenizer = Tokenizer(spec["charset"], spec["min_length"], spec["max_length"])
-        self.decoder = decoder_for(spec["head"], self.tokenizer)
+        self.head = spec["head"]
+        self.decoder = decoder_for(self.head, self.tokenizer)
         self.height, self.width = spec["height"], spec["width"]
         # ONNX files exported before cropping or normalisation existed were trained without them.
         self.crop_to_text = spec.get("crop_to_text", False)
@@ -130,23 +133,58 @@ class CaptchaReader:
         """Raw model output for a preprocessed batch (B, 1, H, W)."""
         return self._run(batch)
 
-    def decode(self, logits: np.ndarray, allow: str | None = None, distribution: bool = False) -> list[Reading]:
-        """Readings of the model's output for a batch; see ``read`` for ``allow`` and ``distribution``."""
+    def lengths(self, length: Length | None = None) -> range:
+        """The numbers of characters a reading may have: ``length`` (``n`` or ``(shortest,
+        longest)``), by default the range of the labels the model was trained on.
+
+        Raises:
+            ValueError: A length below 1, a range the wrong way round, or (for the position and
+                joint heads, which have one output per character) more characters than the model has
+                positions.
+        """
+        if length is None:
+            return range(self.tokenizer.min_length, self.tokenizer.max_length + 1)
+        shortest, longest = (length, length) if isinstance(length, int) else length
+        if not 1 <= shortest <= longest:
+            raise ValueError(
+                f"length must be n >= 1 or (shortest, longest) with 1 <= shortest <= longest, got {length}"
+            )
+        if self.head != "ctc" and longest > self.tokenizer.max_length:
+            raise ValueError(f"length {length}: this model reads at most {self.tokenizer.max_length} characters")
+        return range(shortest, longest + 1)
+
+    def decode(
+        self, logits: np.ndarray, allow: str | None = None, distribution: bool = False, length: Length | None = None
+    ) -> list[Reading]:
+        """Readings of the model's output for a batch; see ``read`` for the options."""
         if allow is not None:
             logits = restrict(logits, self.tokenizer.allowed(allow))
-        texts, confidences, characters = self.decoder.read(logits)
-        steps = self.decoder.distribution(logits).tolist() if distribution else [None] * len(texts)
+        decoded = self.decoder.read_constrained(logits, self.lengths(length))
+        steps = self.decoder.distribution(logits).tolist() if distribution else [None] * len(decoded.texts)
+        rows = zip(decoded.texts, decoded.confidences, decoded.characters, decoded.fits, steps, strict=True)
         return [
-            Reading(text, float(p), tuple(chars), bool(p < self.min_confidence), step and tuple(map(tuple, step)))
-            for text, p, chars, step in zip(texts, confidences, characters, steps, strict=True)
+            Reading(
+                text,
+                float(p),
+                tuple(chars),
+                bool(p < self.min_confidence or not fits),
+                step and tuple(map(tuple, step)),
+            )  # fmt: skip
+            for text, p, chars, fits, step in rows
         ]
 
-    def read_arrays(self, batch: np.ndarray, allow: str | None = None, distribution: bool = False) -> list[Reading]:
+    def read_arrays(
+        self, batch: np.ndarray, allow: str | None = None, distribution: bool = False, length: Length | None = None
+    ) -> list[Reading]:
         """Read a preprocessed batch (B, 1, H, W)."""
-        return self.decode(self.logits(batch), allow, distribution)
+        return self.decode(self.logits(batch), allow, distribution, length)
 
     def read(
-        self, images: Sequence[ImageSource], allow: str | None = None, distribution: bool = False
+        self,
+        images: Sequence[ImageSource],
+        allow: str | None = None,
+        distribution: bool = False,
+        length: Length | None = None,
     ) -> list[Reading]:
         """Read a sequence of images (see ``ACCEPTED``); raises on the first unreadable one.
 
@@ -156,13 +194,18 @@ class CaptchaReader:
                 characters' logits are masked before decoding, for this call only.
             distribution: Fill each reading's ``distribution``: the probability of every class at
                 each step of the reading.
+            length: Read texts of this many characters (``n``, or ``(shortest, longest)``): each
+                head reads its most probable text of an allowed length. Default: the lengths of
+                the labels the model was trained on. An image that no allowed length fits reads
+                as "" and is ``rejected``.
 
         Raises:
-            ValueError: None of ``allow`` is in the model's charset.
+            ValueError: None of ``allow`` is in the model's charset, or ``length`` is not one the
+                model can read.
         """
         if isinstance(images, (str, Path, bytes, Image.Image, np.ndarray)) or _is_tensor(images):
             raise TypeError(f"read() takes a list of images, got one {type(images).__name__}: wrap it in a list")
-        return [reading for _, reading in self.iter_read(images, "raise", allow, distribution)]
+        return [reading for _, reading in self.iter_read(images, "raise", allow, distribution, length)]
 
     def iter_read(
         self,
@@ -170,15 +213,17 @@ class CaptchaReader:
         on_error: Literal["raise", "yield"] = "yield",
         allow: str | None = None,
         distribution: bool = False,
+        length: Length | None = None,
     ) -> Iterator[tuple[ImageSource, Reading | Exception]]:
         """Yield ``(source, reading)`` in input order, a batch at a time. With
         ``on_error="yield"`` an unreadable image yields ``(source, error)`` and the rest go on.
-        ``allow`` and ``distribution`` as for ``read``.
+        ``allow``, ``distribution`` and ``length`` as for ``read``.
 
         Images are decoded and prepared on ``PREPARE_THREADS`` thread(s) up to two batches
         ahead, so preparing the next batch overlaps the model's pass over this one."""
         if allow is not None:
             self.tokenizer.allowed(allow)  # a wrong allow fails before any image is read
+        self.lengths(length)  # and so does a wrong length
         pending: list[tuple[ImageSource, np.ndarray | Exception]] = []
         readable = 0  # images in `pending` that decoded
         for source, item in self._prepared(images):
@@ -187,9 +232,9 @@ class CaptchaReader:
             pending.append((source, item))
             readable += isinstance(item, np.ndarray)
             if readable == self.batch_size:
-                yield from self._flush(pending, allow, distribution)
+                yield from self._flush(pending, allow, distribution, length)
                 pending, readable = [], 0
-        yield from self._flush(pending, allow, distribution)
+        yield from self._flush(pending, allow, distribution, length)
 
     def _prepared(self, images: Iterable[ImageSource]) -> Iterator[tuple[ImageSource, np.ndarray | Exception]]:
         with ThreadPoolExecutor(max_workers=PREPARE_THREADS, thread_name_prefix="prepare") as pool:
@@ -202,12 +247,34 @@ class CaptchaReader:
                 yield _outcome(*ahead.popleft())
 
     def _flush(
-        self, pending: list, allow: str | None, distribution: bool
+        self, pending: list, allow: str | None, distribution: bool, length: Length | None
     ) -> Iterator[tuple[ImageSource, Reading | Exception]]:
         arrays = [item for _, item in pending if isinstance(item, np.ndarray)]
-        readings = iter(self.read_arrays(np.stack(arrays), allow, distribution) if arrays else [])
+        readings = iter(self.read_arrays(np.stack(arrays), allow, distribution, length) if arrays else [])
         for source, item in pending:
             yield source, next(readings) if isinstance(item, np.ndarray) else item
+
+
+def parse_length(value: object) -> Length | None:
+    """A length as the CLI, forms and JSON give it: ``5``, ``"5"``, ``"4-6"`` or ``[4, 6]``; ``None``
+    or ``""``: the model's own range.
+
+    Raises:
+        ValueError: Anything else, naming the accepted forms.
+    """
+    accepted = 'a number of characters ("5") or a range ("4-6")'
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"length must be {accepted}, got {value!r}")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value):
+        return (value[0], value[1])
+    if isinstance(value, str) and re.fullmatch(r"\s*\d{1,3}\s*(-\s*\d{1,3}\s*)?", value):
+        numbers = [int(n) for n in value.split("-")]
+        return numbers[0] if len(numbers) == 1 else (numbers[0], numbers[1])
+    raise ValueError(f"length must be {accepted}, got {value!r}")
 
 
 def _outcome(source: ImageSource, future: Future) -> tuple[ImageSource, np.ndarray | Exception]:

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS, check_pixels
-from captcha_ocr.reading.reader import CaptchaReader, Reading
+from captcha_ocr.reading.reader import CaptchaReader, Length, Reading, parse_length
 
 
 @dataclass(frozen=True)
@@ -53,13 +53,23 @@ class ApiError(Exception):
 
 @dataclass(frozen=True)
 class ReadOptions:
-    """How a request wants its images read (``CaptchaReader.read``'s ``allow`` and ``distribution``)."""
+    """How a request wants its images read (``CaptchaReader.read``'s ``allow``, ``distribution``
+    and ``length``)."""
 
     allow: str | None = None
     distribution: bool = False
+    length: Length | None = None
 
 
 DEFAULT_OPTIONS = ReadOptions()
+
+
+def length_option(value: object) -> Length | None:
+    """A request's ``length`` (query, form field or JSON value), refused with 422 when malformed."""
+    try:
+        return parse_length(value)
+    except ValueError as error:
+        raise ApiError(422, str(error)) from None
 
 
 class Batcher:
@@ -92,7 +102,7 @@ class Batcher:
         for option in set(options):
             rows = [i for i, o in enumerate(options) if o == option]
             for row, reading in zip(
-                rows, self.reader.decode(logits[rows], option.allow, option.distribution), strict=False
+                rows, self.reader.decode(logits[rows], option.allow, option.distribution, option.length), strict=False
             ):
                 readings[row] = reading
         return readings
@@ -214,12 +224,14 @@ class ReadingService:
             raise ApiError(422, "no images in the request")
 
     def check_options(self, options: ReadOptions) -> None:
-        """Refuse (422) an ``allow`` that leaves the model no character, before any image is read."""
-        if options.allow is not None:
-            try:
+        """Refuse (422) an ``allow`` that leaves the model no character, or a ``length`` it cannot
+        read, before any image is read."""
+        try:
+            if options.allow is not None:
                 self.reader.tokenizer.allowed(options.allow)
-            except ValueError as error:
-                raise ApiError(422, str(error)) from None
+            self.reader.lengths(options.length)
+        except ValueError as error:
+            raise ApiError(422, str(error)) from None
 
     async def run_blocking(self, function, *args):
         """``function(*args)`` on a decoding thread (parsing a body, say), off the event loop."""

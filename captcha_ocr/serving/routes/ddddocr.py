@@ -3,10 +3,11 @@
 ``POST /ocr`` answers by the body's content type:
 
 - a form (multipart or URL-encoded), as ddddocr-fastapi takes it: ``file`` (an upload) or
-  ``image`` (base64), ``charsets``, ``probability``, ``png_fix``; answered
+  ``image`` (base64), ``charsets``, ``probability``, ``png_fix``, and this project's ``length``
+  (``5`` or ``4-6``: read texts of that many characters); answered
   ``{"code", "message", "data"}``, always with HTTP 200, as ddddocr-fastapi does;
 - JSON, as ddddocr 1.6.1's own API (``python -m ddddocr api``) takes it: ``image``,
-  ``charset_range``, ``probability``, ``png_fix``; answered ``{"success", "message", "data":
+  ``charset_range``, ``probability``, ``png_fix`` (and ``length``); answered ``{"success", "message", "data":
   {"text", "probability"}}``.
 
 ``POST /ocr/batch`` takes ``{"images": [...]}`` with the same options (ddddocr 1.6.1 has no batch
@@ -24,7 +25,7 @@ from captcha_ocr.reading.reader import Reading
 from captcha_ocr.serving.bodies import content_kind, read_form, read_json
 from captcha_ocr.serving.deps import Service, require_api_key
 from captcha_ocr.serving.schemas import BatchOcrAnswer, FormOcrAnswer, HealthAnswer, JsonOcrAnswer, OcrData, Probability
-from captcha_ocr.serving.service import ApiError, ReadingService, ReadOptions, decode_or_error
+from captcha_ocr.serving.service import ApiError, ReadingService, ReadOptions, decode_or_error, length_option
 
 router = APIRouter(tags=["ddddocr"])
 
@@ -42,10 +43,11 @@ OCR_BODY = {
             "multipart/form-data": {"schema": {"type": "object", "properties": {
                 "file": {"type": "string", "format": "binary"}, "image": {"type": "string"},
                 "charsets": {"type": "string"}, "probability": {"type": "boolean"},
-                "png_fix": {"type": "boolean"}}}},
+                "png_fix": {"type": "boolean"}, "length": {"type": "string"}}}},
             "application/json": {"schema": {"type": "object", "required": ["image"], "properties": {
                 "image": {"type": "string"}, "charset_range": {"type": ["integer", "string"]},
-                "probability": {"type": "boolean"}, "png_fix": {"type": "boolean"}}}},
+                "probability": {"type": "boolean"}, "png_fix": {"type": "boolean"},
+                "length": {"type": ["integer", "string", "array"]}}}},
         }
     }
 }  # fmt: skip
@@ -101,7 +103,8 @@ async def form_ocr(request: Request, service: ReadingService) -> FormOcrAnswer:
         return FormOcrAnswer(code=400, message="Either file or image must be provided")
     charsets = form.get("charsets")
     probability = flag(form.get("probability"), "probability")
-    options = ReadOptions(charsets if isinstance(charsets, str) and charsets else None, probability)
+    allow = charsets if isinstance(charsets, str) and charsets else None
+    options = ReadOptions(allow, probability, length_option(form.get("length")))
     reading = await read_one(service, content, options)
     if probability:
         return FormOcrAnswer(code=200, message="Success", data=Probability.of(reading, service.reader.classes))
@@ -113,7 +116,8 @@ async def json_options(request: Request, service: ReadingService) -> tuple[dict,
     if not isinstance(payload, dict):
         raise ApiError(422, "the body must be a JSON object")
     flag(payload.get("png_fix"), "png_fix")
-    options = ReadOptions(charset_range(payload.get("charset_range")), flag(payload.get("probability"), "probability"))
+    options = ReadOptions(charset_range(payload.get("charset_range")), flag(payload.get("probability"), "probability"),
+                          length_option(payload.get("length")))  # fmt: skip
     return payload, options
 
 

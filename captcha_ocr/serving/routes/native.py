@@ -9,7 +9,7 @@ from captcha_ocr.reading.answers import ANSWERS
 from captcha_ocr.serving.bodies import content_kind, read_form, read_json
 from captcha_ocr.serving.deps import Service, require_api_key
 from captcha_ocr.serving.schemas import ImageReading, InputSize, ModelAnswer, ReadAnswer, StatsAnswer
-from captcha_ocr.serving.service import ApiError, ReadOptions, decode_or_error
+from captcha_ocr.serving.service import ApiError, ReadOptions, decode_or_error, length_option
 
 Answer = Enum("Answer", {name: name for name in ANSWERS}, type=str)  # what ?answer= may ask for
 
@@ -35,13 +35,16 @@ async def read(
     allow: str | None = None,
     probability: bool = False,
     answer: Answer | None = None,
+    length: str | None = None,
 ) -> ReadAnswer:
     """Read images sent as multipart files (any field name, several allowed) or as JSON
     ``{"images": ["<base64>", ...]}``. Answers one entry per image, in order: ``text``,
     ``confidence``, per-character ``characters``, or ``error`` for an image that cannot be read.
     ``?allow=0123456789`` reads only those characters; ``?probability=true`` adds every class's
-    probability at each step; ``?answer=arithmetic`` adds the value of a reading such as ``12+7=?``
+    probability at each step; ``?length=5`` or ``?length=4-6`` reads texts of that many
+    characters (default: the lengths the model was trained on); ``?answer=arithmetic`` adds the value of a reading such as ``12+7=?``
     (``answer``, or ``answer_error`` when the reading is not arithmetic)."""
+    options = ReadOptions(allow, probability, length_option(length))
     kind = content_kind(request)
     if kind == "multipart/form-data":
         form = await read_form(request, service, service.limits.max_images)
@@ -57,7 +60,7 @@ async def read(
         contents = [decode_or_error(text) for text in images]
     else:
         raise ApiError(415, "send multipart/form-data files or application/json base64 images")
-    outcomes = await service.read(contents, ReadOptions(allow, probability))
+    outcomes = await service.read(contents, options)
     results = [ImageReading.of(i, outcome, answer) for i, outcome in enumerate(outcomes)]
     return ReadAnswer(model=service.model_name, results=results)
 
