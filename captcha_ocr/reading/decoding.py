@@ -120,7 +120,8 @@ class GreedyDecoder(Decoder):
         else:
             ids, fits = self._best_path(log_probs, length_range(lengths))
         chosen = np.exp(np.take_along_axis(log_probs, ids[..., None], axis=-1)[..., 0])  # (B, S)
-        characters = [self._characters(i, p) if ok else [] for i, p, ok in zip(ids.tolist(), chosen.tolist(), fits)]
+        rows = zip(ids.tolist(), chosen.tolist(), fits, strict=True)
+        characters = [self._characters(i, p) if ok else [] for i, p, ok in rows]
         texts = [text if ok else "" for text, ok in zip(self._texts(ids), fits, strict=True)]
         confidences = np.where(fits, self._path_probability(ids, chosen), 0.0)
         return Decoded(texts, confidences, characters, fits)

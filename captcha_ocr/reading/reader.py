@@ -255,6 +255,10 @@ class CaptchaReader:
             yield source, next(readings) if isinstance(item, np.ndarray) else item
 
 
+def as_tuples(rows: list[list[float]]) -> tuple[tuple[float, ...], ...]:
+    return tuple(map(tuple, rows))
+
+
 def parse_length(value: object) -> Length | None:
     """A length as the CLI, forms and JSON give it: ``5``, ``"5"``, ``"4-6"`` or ``[4, 6]``; ``None``
     or ``""``: the model's own range.

@@ -42,8 +42,9 @@ async def read(
     ``confidence``, per-character ``characters``, or ``error`` for an image that cannot be read.
     ``?allow=0123456789`` reads only those characters; ``?probability=true`` adds every class's
     probability at each step; ``?length=5`` or ``?length=4-6`` reads texts of that many
-    characters (default: the lengths the model was trained on); ``?answer=arithmetic`` adds the value of a reading such as ``12+7=?``
-    (``answer``, or ``answer_error`` when the reading is not arithmetic)."""
+    characters (default: the lengths the model was trained on); ``?answer=arithmetic`` adds the
+    value of a reading such as ``12+7=?`` (``answer``, or ``answer_error`` when the reading is not
+    arithmetic)."""
     options = ReadOptions(allow, probability, length_option(length))
     kind = content_kind(request)
     if kind == "multipart/form-data":
