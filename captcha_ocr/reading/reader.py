@@ -169,7 +169,7 @@ class CaptchaReader:
                 tuple(chars),
                 bool(p < self.min_confidence or not fits),
                 step and tuple(map(tuple, step)),
-            )  # fmt: skip
+            )
             for text, p, chars, fits, step in rows
         ]
 
@@ -253,10 +253,6 @@ class CaptchaReader:
         readings = iter(self.read_arrays(np.stack(arrays), allow, distribution, length) if arrays else [])
         for source, item in pending:
             yield source, next(readings) if isinstance(item, np.ndarray) else item
-
-
-def as_tuples(rows: list[list[float]]) -> tuple[tuple[float, ...], ...]:
-    return tuple(map(tuple, rows))
 
 
 def parse_length(value: object) -> Length | None:
