@@ -54,4 +54,4 @@ BASE_CHARSET := 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
 base: setup
 	test -d $(ROOT)/data/base || $(VENV)/bin/captcha-ocr synth --style mixed --count 50000 \
 		--charset $(BASE_CHARSET) --length 4-8 --seed 0 --out $(ROOT)/data/base
-	$(VENV)/bin/captcha-ocr train $(ROOT)/data/base --from-scratch --max-epochs 12 --patience 4 --out $(ROOT)/runs/base
+	$(VENV)/bin/captcha-ocr train $(ROOT)/data/base --from-scratch --folds 0 --steps 18750 --out $(ROOT)/runs/base

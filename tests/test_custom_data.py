@@ -188,34 +188,38 @@ def test_the_data_location_comes_from_the_variable_then_make_train_then_shared(t
 
 @pytest.mark.slow
 def test_train_command_end_to_end_on_a_tiny_folder(make_folder, tmp_path: Path, capsys) -> None:
-    """captcha-ocr train: labels and charset from the names, a held-out part, model files that read."""
+    """captcha-ocr train: labels and charset from the names, an out-of-fold estimate over every
+    image, a model trained on all of them, model files that read."""
     from captcha_ocr.cli import main as cli
     from captcha_ocr.reading.reader import CaptchaReader
 
-    labels = random_labels(40, charset="abc123", length=4)
+    labels = random_labels(30, charset="abc123", length=4)
     folder = make_folder(labels)
-    args = ["train", str(folder), "--out", str(tmp_path / "run"), "--max-epochs", "2", "--patience", "1"]
+    args = ["train", str(folder), "--out", str(tmp_path / "run"), "--steps", "3", "--folds", "3"]
     assert cli([*args, "--from-scratch"]) == 0
     printed = capsys.readouterr().out
-    assert "from random weights" in printed
-    assert "held-out images (never trained on): CER" in printed and "captcha-ocr read IMAGES --model" in printed
-    for name in ("model.pt", "model.onnx", "worst.png", "held_out.csv"):
+    assert "trained on all 30 labelled images, 3 steps from random weights" in printed
+    assert "3-fold cross-validation over the 30 labels" in printed and "captcha-ocr read IMAGES --model" in printed
+    for name in ("model.pt", "model.onnx", "worst.png", "estimate.csv"):
         assert (tmp_path / "run" / name).stat().st_size > 0
-    with (tmp_path / "run" / "held_out.csv").open() as file:
-        held_out = [row["file"] for row in csv.DictReader(file)]
-    assert len(held_out) == 8  # one fold of five
+    with (tmp_path / "run" / "estimate.csv").open() as file:
+        rows = list(csv.DictReader(file))
+    assert sorted(row["file"] for row in rows) == sorted(p.name for p in folder.iterdir())  # each image once
+    assert sorted(int(row["fold"]) for row in rows) == [0] * 10 + [1] * 10 + [2] * 10
     reader = CaptchaReader(tmp_path / "run" / "model.onnx", backend="onnx")
     assert reader.tokenizer.charset == "123abc" and reader.tokenizer.max_length == 4
-    assert len(reader.read([folder / held_out[0]])) == 1
+    assert len(reader.read([folder / rows[0]["file"]])) == 1
 
     # fine-tuning that model onto another charset and length: the backbone is taken over
-    other = make_folder(random_labels(40, seed=1, charset="xyz12", length=5), name="other")
+    other = make_folder(random_labels(20, seed=1, charset="xyz12", length=5), name="other")
     base = str(tmp_path / "run" / "model.pt")
-    args = ["train", str(other), "--out", str(tmp_path / "tuned"), "--max-epochs", "1", "--base", base]
+    args = ["train", str(other), "--out", str(tmp_path / "tuned"), "--steps", "2", "--folds", "0", "--base", base]
     assert cli(args) == 0
     tuned = CaptchaReader(tmp_path / "tuned" / "model.pt")
     assert tuned.tokenizer.charset == "12xyz" and tuned.tokenizer.max_length == 5
-    assert f"from {base}" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"from {base}" in printed and "estimated" not in printed  # --folds 0: no estimate
+    assert not (tmp_path / "tuned" / "estimate.csv").exists()
     assert cli([*args[:-1], str(tmp_path / "missing.pt")]) == 2
     assert cli(args[:-2]) == 0  # by default, from the shipped base model
     assert "from base" in capsys.readouterr().out
@@ -228,6 +232,13 @@ def test_train_command_names_bad_input(make_folder, tmp_path: Path, capsys) -> N
     assert "no folder at" in capsys.readouterr().err
     assert cli(["train", str(make_folder(random_labels(5)))]) == 2
     assert "5 labelled images; at least 10 are needed" in capsys.readouterr().err
-    with pytest.raises(SystemExit):  # argparse: must be between 0 and 1
-        cli(["train", str(tmp_path), "--held-out", "1.5"])
-    assert "--held-out: must be between 0 and 1, got 1.5" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: must be 0 or more
+        cli(["train", str(tmp_path), "--folds", "-1"])
+    assert "--folds: must be 0 or more, got -1" in capsys.readouterr().err
+    assert cli(["train", str(make_folder(random_labels(12), name="twelve")), "--folds", "1"]) == 2
+    assert "folds must be 0 (no estimate) or 2-12, got 1" in capsys.readouterr().err
+    assert cli(["train", str(make_folder(random_labels(12), name="more")), "--folds", "0", "--unlabelled",
+                str(tmp_path)]) == 2  # fmt: skip
+    assert "self-training chooses its confidence on the estimate's readings" in capsys.readouterr().err
+    assert cli(["train", str(tmp_path / "more"), "--unlabelled", str(tmp_path / "nowhere")]) == 2
+    assert "--unlabelled: no folder at" in capsys.readouterr().err

@@ -45,8 +45,9 @@ class CaptchaDataModule(pl.LightningDataModule):
             (``images.normalize_page``), so that light-on-dark files, shadows and gradients do not
             matter. The model stores it, like ``crop_to_text``.
         fold: Which part of the k-fold partition is the test set.
-        num_folds: Number of parts; 5 gives the 4:1 train : test split.
-        val_fraction: Share of the train part held out for validation.
+        num_folds: Number of parts; 5 gives the 4:1 train : test split, 1 no test part.
+        val_fraction: Share of the train part held out for validation (0: none; the trainer then
+            runs a fixed schedule with ``limit_val_batches=0``).
         split_seed: Seed of the partition (kept apart from the training seed, so that runs with
             other training seeds see the same folds).
         batch_size: Images per batch.
@@ -214,7 +215,7 @@ class CaptchaDataModule(pl.LightningDataModule):
         )
         split = fold_split(len(self.dataset), hp.fold, hp.num_folds, hp.val_fraction, hp.split_seed)
         self.split = replace(split, train=subsample(split.train, hp.train_size, hp.split_seed))
-        if not self.split.val:  # no validation: no checkpoint choice, only Lightning's warnings
+        if hp.val_fraction and not self.split.val:  # validation asked for, none: only Lightning's warnings
             raise ValueError(
                 f"no validation images: val_fraction {hp.val_fraction} of the {len(self.split.train)} training "
                 f"images of fold {hp.fold} is none; raise --data.val_fraction or add images"

@@ -41,19 +41,20 @@ def fold_split(num_samples: int, fold: int, num_folds: int = 5, val_fraction: fl
 
     The samples are shuffled once by ``seed`` and cut into ``num_folds`` parts of equal size
     (within one); part ``fold`` is the test set, so the test sets of all folds partition the
-    data. The last ``val_fraction`` of the rest (in shuffled order) is the validation set.
+    data. The last ``val_fraction`` of the rest (in shuffled order) is the validation set. One
+    fold has no test set: every sample trains (or validates).
     Indices refer to the caller's sample order, which must itself be deterministic (the data
     module sorts files by name).
 
     Args:
         num_samples: Number of samples.
         fold: Which part is the test set, in ``[0, num_folds)``.
-        num_folds: Number of parts; the train + val : test ratio is ``num_folds - 1 : 1``.
+        num_folds: Number of parts; the train + val : test ratio is ``num_folds - 1 : 1`` (1: no test part).
         val_fraction: Share of the non-test samples held out for validation, in ``[0, 1)``.
         seed: Seed of the shuffle; the split depends on nothing else.
     """
-    if num_folds < 2:
-        raise ValueError(f"num_folds must be at least 2, got {num_folds}")
+    if num_folds < 1:
+        raise ValueError(f"num_folds must be at least 1, got {num_folds}")
     if not 0 <= fold < num_folds:
         raise ValueError(f"fold must be in [0, {num_folds}), got {fold}")
     if not 0 <= val_fraction < 1:
@@ -62,7 +63,7 @@ def fold_split(num_samples: int, fold: int, num_folds: int = 5, val_fraction: fl
         raise ValueError(f"need at least {num_folds} samples for {num_folds} folds, got {num_samples}")
     order = torch.randperm(num_samples, generator=torch.Generator().manual_seed(seed))
     parts = torch.tensor_split(order, num_folds)
-    test = parts[fold].tolist()
-    rest = torch.cat([p for i, p in enumerate(parts) if i != fold]).tolist()
+    test = parts[fold].tolist() if num_folds > 1 else []
+    rest = torch.cat([p for i, p in enumerate(parts) if i != fold or num_folds == 1]).tolist()
     num_val = round(len(rest) * val_fraction)
     return Split(train=sorted(rest[: len(rest) - num_val]), val=sorted(rest[len(rest) - num_val :]), test=sorted(test))

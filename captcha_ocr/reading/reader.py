@@ -143,7 +143,7 @@ class CaptchaReader:
                 positions.
         """
         if length is None:
-            return range(self.tokenizer.min_length, self.tokenizer.max_length + 1)
+            return self.tokenizer.lengths
         shortest, longest = (length, length) if isinstance(length, int) else length
         if not 1 <= shortest <= longest:
             raise ValueError(

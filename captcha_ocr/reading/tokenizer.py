@@ -37,6 +37,11 @@ class Tokenizer:
         self._stoi = {s: i for i, s in enumerate(self._itos) if s}
 
     @property
+    def lengths(self) -> range:
+        """The label lengths the tokenizer takes: what a model trained with it reads by default."""
+        return range(self.min_length, self.max_length + 1)
+
+    @property
     def num_classes(self) -> int:
         """Characters plus the reserved padding / blank class."""
         return len(self._itos)

@@ -57,8 +57,8 @@ class HParamsMetrics(pl.Callback):
     after ``test``) so that runs can be compared in TensorBoard's HPARAMS tab."""
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        checkpoint = trainer.checkpoint_callback
-        metrics = {"hp/val_selection": float(checkpoint.best_model_score)} if checkpoint.best_model_score else {}
+        best = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
+        metrics = {"hp/val_selection": float(best)} if best else {}
         metrics |= {f"hp/{k}": float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         self._log(trainer, pl_module, metrics)
 

@@ -21,7 +21,7 @@ def evaluate_batch(
     logits = model(images)  # (B, S, C)
     scores = logits.detach().float().cpu().numpy()
     decoder = model.head.decoder(tokenizer)
-    texts, confidences, characters = decoder.read(scores)
+    texts, confidences, characters = decoder.read(scores, tokenizer.lengths)  # as the reader reads
     labels, losses = [""] * len(texts), [float("nan")] * len(texts)
     if targets is not None:
         labels = tokenizer.decode(targets)

@@ -139,8 +139,8 @@ class CaptchaSystem(pl.LightningModule):
         return self.model.head.loss(logits, targets, self.tokenizer.pad_id, reduction)
 
     def decode(self, logits: Tensor) -> Prediction:
-        """Greedy decoding of logits into texts and their confidences."""
-        texts, confidences = self.decoder.decode(logits.detach().float().cpu().numpy())
+        """Decoding of logits into texts of the trained lengths and their confidences, as the reader reads."""
+        texts, confidences = self.decoder.decode(logits.detach().float().cpu().numpy(), self.tokenizer.lengths)
         return Prediction(texts, torch.from_numpy(confidences))
 
     def _shared_step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:

@@ -2,126 +2,161 @@
 experiments: ``captcha-ocr train DIR``.
 
 The labels come from the file names (``226md.png``) or a ``file,label`` CSV; the charset and the
-label lengths are found from them. A fifth of the images (``held_out``) is set aside and never
-trained on or used to choose anything; a tenth of the rest chooses the checkpoint and stops the
-training when it stops improving. The recipe is the default experiment's
-(``training/recipes/crnn.yaml``, linked as ``configs/crnn.yaml``: the same network, optimiser and
-augmentation policy), started by default from the shipped ``base`` model, pretrained on captchas
-the project draws (``training/recipes/finetune.yaml``). At the end the held-out part is read once:
-its CER and whole-captcha accuracy, its worst images in a PNG grid, the model as ``model.pt`` and
-``model.onnx``.
+label lengths are found from them. A small folder cannot spare a fifth for testing, so every label
+trains the model that ships, and its accuracy is estimated by k-fold cross-validation across the
+folder: k models, each trained the same way on the other folds, read the fold they never saw. Every
+run follows one fixed schedule (``steps`` optimizer steps, no checkpoint choice), so the estimate
+measures the very recipe that trains the shipped model, on (k - 1) / k of the labels: it errs, if at
+all, on the pessimistic side. The recipe is the default experiment's
+(``training/recipes/crnn.yaml``, linked as ``configs/crnn.yaml``: network, optimiser, augmentation
+policy), started by default from the shipped ``base`` model (``training/recipes/finetune.yaml``).
+
+With ``unlabelled`` images of the same style (``self_training``): the model reads them, keeps the
+readings above a confidence chosen on the out-of-fold readings and unchanged under the augmentation
+policy, and a new model trains on the labels and those pseudo-labels; for a few rounds.
 """
 
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import EarlyStopping
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from captcha_ocr.analysis.errors import worst
 from captcha_ocr.analysis.figures import worst_images_grid
-from captcha_ocr.analysis.results import write_image_results
-from captcha_ocr.data.dataset import DEFAULT_LABEL_PATTERN, read_labels_csv
-from captcha_ocr.data.sources import folder_labels
-from captcha_ocr.model.checkpoint import save_weights
+from captcha_ocr.analysis.results import ImageResult, write_image_results
+from captcha_ocr.data.datamodule import CaptchaDataModule
+from captcha_ocr.data.dataset import DEFAULT_LABEL_PATTERN, image_files, label_from_name, read_labels_csv
+from captcha_ocr.model.checkpoint import save_model
+from captcha_ocr.model.network import ModelSpec
 from captcha_ocr.model.transfer import HeadInit
 from captcha_ocr.training.evaluation import evaluate
 from captcha_ocr.training.lightning_cli import CaptchaCLI
+from captcha_ocr.training.system import CaptchaSystem
 
 RECIPE = resources.files("captcha_ocr.training") / "recipes" / "crnn.yaml"
 FINETUNE = resources.files("captcha_ocr.training") / "recipes" / "finetune.yaml"
+MIN_LABELS = 10
+# Pseudo-labels are kept above the highest confidence of a wrong out-of-fold reading, and never
+# below this.
+MIN_PSEUDO_CONFIDENCE = 0.5
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """How the recipe reads images it was not trained on, from k-fold cross-validation across the
+    folder (each image read once, by the model of the folds that left it out)."""
+
+    images: int
+    folds: int
+    cer: float
+    whole_accuracy: float
 
 
 @dataclass(frozen=True)
 class TrainedModel:
-    """What ``train_folder`` leaves in its output folder, and how the model did on the held-out part."""
+    """What ``train_folder`` leaves in its output folder, and the estimate of how well it reads."""
 
     weights: Path
     onnx: Path | None
-    worst_images: Path
-    held_out_images: int
-    cer: float
-    whole_accuracy: float
-    epochs: int
+    labelled_images: int
+    estimate: Estimate | None
+    worst_images: Path | None
+    pseudo_labels: tuple[int, ...]  # kept in each round of self-training
+    steps: int
     seconds: float
 
 
-class TimeLeft(pl.Callback):
-    """After each epoch, one line: the epoch, the validation CER and the time left at most (the
-    remaining epochs at the mean pace so far; early stopping may end sooner)."""
+@dataclass(frozen=True)
+class Labelled:
+    """A folder's labelled images: each file and its label."""
+
+    files: list[Path]
+    labels: list[str]
+
+    @property
+    def charset(self) -> str:
+        return "".join(sorted(set("".join(self.labels))))
+
+    @property
+    def lengths(self) -> tuple[int, int]:
+        return min(map(len, self.labels)), max(map(len, self.labels))
+
+
+def labelled_images(data_dir: Path, labels_csv: Path | None = None) -> Labelled:
+    """The labelled images of a folder: labels from ``labels_csv`` when given, else the file names.
+
+    Raises:
+        ValueError: A file name that is not a label, or fewer than ``MIN_LABELS`` images.
+    """
+    if labels_csv is not None:
+        table = read_labels_csv(labels_csv)
+        pairs = [(data_dir / name, label) for name, label in table.items() if (data_dir / name).is_file()]
+    else:
+        pairs = []
+        for path in image_files(data_dir):
+            try:
+                pairs.append((path, label_from_name(path, DEFAULT_LABEL_PATTERN)))
+            except ValueError as error:
+                raise ValueError(f"{path}: {error}") from None
+    if len(pairs) < MIN_LABELS:
+        raise ValueError(
+            f"{data_dir}: {len(pairs)} labelled images; at least {MIN_LABELS} are needed (50 or more to read well)"
+        )
+    return Labelled([path for path, _ in pairs], [label for _, label in pairs])
+
+
+class Progress(pl.Callback):
+    """One line at every tenth of the steps: the step, the training loss and the time left."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self.start = time.perf_counter()
+        self.every = max(trainer.max_steps // 10, 1)
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking:
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *args) -> None:
+        step = trainer.global_step
+        if step % self.every and step != trainer.max_steps:
             return
-        done = trainer.current_epoch + 1
         elapsed = time.perf_counter() - self.start
-        left = elapsed / done * (trainer.max_epochs - done)
-        cer = float(trainer.callback_metrics.get("val/cer", float("nan")))
-        print(f"epoch {done}/{trainer.max_epochs}: validation CER {100 * cer:.2f} %, "
-              f"{elapsed:.0f} s so far, at most {left:.0f} s left", flush=True)  # fmt: skip
+        loss = float(trainer.callback_metrics.get("train/loss_step", float("nan")))
+        left = elapsed / step * (trainer.max_steps - step)
+        print(f"{self.name}: step {step}/{trainer.max_steps}, training loss {loss:.3f}, {elapsed:.0f} s so far, "
+              f"{left:.0f} s left", flush=True)  # fmt: skip
 
 
-def labels_of(data_dir: Path, labels_csv: Path | None = None) -> list[str]:
-    """The label of every image of a folder: from ``labels_csv`` when given, else its file name.
-
-    Raises:
-        ValueError: No labelled images, naming the folder.
-    """
-    table = read_labels_csv(labels_csv) if labels_csv is not None else None
-    labels = folder_labels(data_dir, DEFAULT_LABEL_PATTERN, table)
-    if len(labels) < 10:
-        raise ValueError(
-            f"{data_dir}: {len(labels)} labelled images; at least 10 are needed (a few hundred to read well)"
-        )
-    return labels
-
-
-def train_folder(
+def fit(
     data_dir: Path,
+    labels_csv: Path | None,
+    labelled: Labelled,
     out: Path,
-    labels_csv: Path | None = None,
-    max_epochs: int = 60,
-    patience: int = 10,
-    held_out: float = 0.2,
-    seed: int = 0,
-    progress: bool = True,
-    base: str | Path | None = "base",
-    head: HeadInit = "map",
-) -> TrainedModel:
-    """Train the default recipe on a folder, test it on its held-out part and export it into ``out``.
-
-    Args:
-        data_dir: Folder of labelled images.
-        out: Folder for the logs, the checkpoints, ``model.pt``, ``model.onnx`` and ``worst.png``.
-        labels_csv: ``file,label`` rows, instead of the file names.
-        max_epochs: Longest training.
-        patience: Epochs without a better validation score before stopping.
-        held_out: Share of the images set aside for the final test (one fold of ``1 / held_out``).
-        seed: Seed of the training (the split depends only on the file names).
-        progress: Show Lightning's progress bar.
-        base: Start from this model's weights (a ``.pt`` / ``.ckpt`` file or a shipped model's
-            name; ``None``: from scratch): its backbone, and its head's rows of the characters
-            the two charsets share (``head="map"``) or a fresh head (``"reinit"``).
-        head: How the head starts when fine-tuning from ``base``.
-    """
-    labels = labels_of(data_dir, labels_csv)
-    charset = "".join(sorted(set("".join(labels))))
-    lengths = sorted(map(len, labels))
-    configs = [RECIPE] if base is None else [RECIPE, FINETUNE]
+    name: str,
+    steps: int,
+    seed: int,
+    base: str | Path | None,
+    head: HeadInit,
+    progress: bool,
+    folds: int = 1,
+    fold: int = 0,
+) -> tuple[CaptchaSystem, CaptchaDataModule]:
+    """Train the recipe for ``steps`` on every image of ``data_dir`` but fold ``fold`` of ``folds``
+    (``folds=1``: on all of them), with no validation and no checkpoint choice."""
+    (shortest, longest), configs = labelled.lengths, [RECIPE] if base is None else [RECIPE, FINETUNE]
     args = [
         *(arg for config in configs for arg in ("--config", str(config))),
-        f"--data.data_dir={data_dir}", f"--data.charset={charset}",
-        f"--data.min_length={lengths[0]}", f"--data.max_length={lengths[-1]}",
-        f"--data.num_folds={round(1 / held_out)}", "--data.fold=0", "--data.expected_files=0",
-        f"--seed_everything={seed}", f"--trainer.max_epochs={max_epochs}",
+        f"--data.data_dir={data_dir}", f"--data.charset={labelled.charset}",
+        f"--data.min_length={shortest}", f"--data.max_length={longest}",
+        f"--data.num_folds={folds}", f"--data.fold={fold}", "--data.val_fraction=0", "--data.expected_files=0",
+        f"--seed_everything={seed}", f"--trainer.max_steps={steps}", "--trainer.max_epochs=-1",
+        "--trainer.limit_val_batches=0", "--trainer.num_sanity_val_steps=0",
         f"--trainer.enable_progress_bar={str(progress).lower()}", "--trainer.enable_model_summary=false",
-        f"--trainer.logger.init_args.save_dir={out}", "--trainer.logger.init_args.name=train",
+        f"--trainer.logger.init_args.save_dir={out}", f"--trainer.logger.init_args.name={name}",
     ]  # fmt: skip
     if labels_csv is not None:
         args.append(f"--data.labels_csv={labels_csv}")
@@ -130,28 +165,123 @@ def train_folder(
     with warnings.catch_warnings():  # the arguments are this function's, on purpose
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
         cli = CaptchaCLI(args=args, run=False)
-    trainer, model, data = cli.trainer, cli.model, cli.datamodule
-    trainer.callbacks.insert(0, EarlyStopping(monitor="val/selection", patience=patience, mode="min"))
-    trainer.callbacks.append(TimeLeft())
-    start = time.perf_counter()
-    trainer.fit(model, datamodule=data)
-    seconds = time.perf_counter() - start
-    (test,) = trainer.test(model, datamodule=data, ckpt_path="best", verbose=False)
-    out.mkdir(parents=True, exist_ok=True)
-    results = evaluate(model.model, model.tokenizer, data.loader("test"), data.files("test"))
-    write_image_results(out / "held_out.csv", results)
-    chosen = worst(results, 16, "loss")
-    worst_images = out / "worst.png"
-    worst_images_grid(chosen, [data_dir / r.file for r in chosen], title="Held-out images, worst 16 by loss").savefig(
-        worst_images, dpi=110
-    )
+    trainer, system, data = cli.trainer, cli.model, cli.datamodule
+    # A fixed schedule chooses no checkpoint: the model is taken from memory at the end.
+    trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, ModelCheckpoint)] + [Progress(name)]
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*(does not have many workers|too few batches|val_dataloader).*")
+        trainer.fit(system, datamodule=data)
+    return system, data
+
+
+def estimate(
+    data_dir: Path,
+    labels_csv: Path | None,
+    labelled: Labelled,
+    out: Path,
+    folds: int,
+    steps: int,
+    seed: int,
+    base: str | Path | None,
+    head: HeadInit,
+    progress: bool,
+) -> list[ImageResult]:
+    """Out-of-fold readings of every labelled image: fold ``i``'s images read by the model trained
+    on the other folds."""
+    results: list[ImageResult] = []
+    for fold in range(folds):
+        system, data = fit(data_dir, labels_csv, labelled, out, f"fold{fold}", steps, seed, base, head, progress,
+                           folds, fold)  # fmt: skip
+        results += evaluate(system.model, system.tokenizer, data.loader("test"), data.files("test"), fold=fold)
+    return results
+
+
+def pseudo_threshold(results: Sequence[ImageResult]) -> float:
+    """The confidence above which a reading is taken as a label: above every wrong out-of-fold
+    reading's, and at least ``MIN_PSEUDO_CONFIDENCE``."""
+    wrong = [r.confidence for r in results if not r.correct]
+    return max([MIN_PSEUDO_CONFIDENCE, *(min(c + 1e-6, 1.0) for c in wrong)])
+
+
+def save(system: CaptchaSystem, out: Path) -> tuple[Path, Path | None]:
+    """``model.pt`` and, with the export extra, ``model.onnx`` in ``out``."""
     weights = out / "model.pt"
-    save_weights(trainer.checkpoint_callback.best_model_path, weights)
+    save_model(system.model.eval(), ModelSpec.from_hparams(system.hparams), weights)
     try:
         from captcha_ocr.model.export import export_onnx
 
-        onnx = export_onnx(out / "model.onnx", weights)
+        return weights, export_onnx(out / "model.onnx", weights)
     except ImportError:  # the export extra (onnx) is not installed: the .pt file reads with torch
-        onnx = None
-    return TrainedModel(weights, onnx, worst_images, len(results), test["test/cer"], test["test/seq_acc"],
-                        trainer.current_epoch, seconds)  # fmt: skip
+        return weights, None
+
+
+def train_folder(
+    data_dir: Path,
+    out: Path,
+    labels_csv: Path | None = None,
+    steps: int = 200,
+    folds: int = 3,
+    seed: int = 0,
+    progress: bool = True,
+    base: str | Path | None = "base",
+    head: HeadInit = "map",
+    unlabelled: Path | None = None,
+    rounds: int = 2,
+) -> TrainedModel:
+    """Estimate the recipe's accuracy on the folder by ``folds``-fold cross-validation, then train
+    the model it ships on every label (and, with ``unlabelled``, on pseudo-labels), into ``out``.
+
+    Args:
+        data_dir: Folder of labelled images.
+        out: Folder for the logs, ``model.pt``, ``model.onnx``, ``estimate.csv`` (the out-of-fold
+            readings) and ``worst.png`` (the worst of them).
+        labels_csv: ``file,label`` rows, instead of the file names.
+        steps: Optimizer steps of every training run.
+        folds: Folds of the estimate (0: no estimate; then no self-training either, which chooses
+            its confidence on the estimate's readings).
+        seed: Seed of the training (the folds depend only on the file names).
+        progress: Show Lightning's progress bar.
+        base: Start from this model's weights (a ``.pt`` / ``.ckpt`` file or a shipped model's
+            name; ``None``: from scratch): its backbone, and its head's rows of the characters
+            the two charsets share (``head="map"``) or a fresh head (``"reinit"``).
+        head: How the head starts when fine-tuning from ``base``.
+        unlabelled: Folder of unlabelled images of the same style for self-training.
+        rounds: Rounds of self-training.
+
+    Raises:
+        ValueError: Too few labels, a bad file, or ``unlabelled`` without an estimate.
+    """
+    start = time.perf_counter()
+    labelled = labelled_images(data_dir, labels_csv)
+    if folds == 1 or folds > len(labelled.files):
+        raise ValueError(f"folds must be 0 (no estimate) or 2-{len(labelled.files)}, got {folds}")
+    if unlabelled is not None and not folds:
+        raise ValueError("self-training chooses its confidence on the estimate's readings: it needs folds >= 2")
+    out.mkdir(parents=True, exist_ok=True)
+    common = (steps, seed, base, head, progress)
+    held_out: list[ImageResult] = []
+    summary, worst_images = None, None
+    if folds:
+        held_out = estimate(data_dir, labels_csv, labelled, out, folds, *common)
+        write_image_results(out / "estimate.csv", held_out)
+        summary = Estimate(len(held_out), folds, sum(r.cer for r in held_out) / len(held_out),
+                           sum(r.correct for r in held_out) / len(held_out))  # fmt: skip
+        chosen = worst(held_out, 16, "loss")
+        worst_images = out / "worst.png"
+        by_name = {path.name: path for path in labelled.files}
+        figure = worst_images_grid(chosen, [by_name[r.file] for r in chosen], title="Worst out-of-fold readings")
+        figure.savefig(worst_images, dpi=110)
+    system, data = fit(data_dir, labels_csv, labelled, out, "model", *common)
+    kept: list[int] = []
+    if unlabelled is not None:
+        from captcha_ocr.training.self_training import self_train
+
+        def fit_round(folder: Path, table: Path, name: str) -> CaptchaSystem:
+            return fit(folder, table, labelled, out, name, *common)[0]
+
+        labels = dict(zip(labelled.files, labelled.labels, strict=True))
+        system, kept = self_train(system, data.augmentation, labels, unlabelled, out, pseudo_threshold(held_out),
+                                  rounds, fit_round)  # fmt: skip
+    weights, onnx = save(system, out)
+    return TrainedModel(weights, onnx, len(labelled.files), summary, worst_images, tuple(kept), steps,
+                        time.perf_counter() - start)  # fmt: skip

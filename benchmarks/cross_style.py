@@ -1,0 +1,221 @@
+"""How many labels a style this project never saw needs, measured by the path users take.
+
+For each held-out style (``held_out_styles.py``) and for captcha_images_v2 (fold 0): a folder of
+exactly N labelled images goes into ``captcha-ocr train`` (a subprocess, the installed command),
+and the model it writes reads test images of that style that no step saw (300 drawn apart, or
+fold 0's 208). Several draws of N per size, each with its own images and training seed. Beside
+them, with no labels: ``base`` restricted to the style's characters (and to its length), and
+ddddocr restricted to its characters. With ``--unlabelled M``, the folder also comes with M
+unlabelled images of the style (``--unlabelled DIR``). Rows are appended to ``--out`` as each run
+ends; a row already there is not run again.
+
+    python benchmarks/cross_style.py --sizes 50 100 --draws 3 --estimate-sizes 50
+    python benchmarks/cross_style.py --sizes 50 --draws 3 --unlabelled 1000
+    python benchmarks/cross_style.py --table
+"""
+
+import argparse
+import importlib.metadata
+import io
+import math
+import random
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from held_out_styles import HELD_OUT_STYLES, draw_style
+
+from captcha_ocr.analysis.errors import summary
+from captcha_ocr.analysis.results import ImageResult, append_rows, read_rows
+from captcha_ocr.data.dataset import image_files
+from captcha_ocr.data.sources import find_data_dir
+from captcha_ocr.data.split import fold_split
+from captcha_ocr.reading.reader import CaptchaReader
+
+ROOT = Path(__file__).resolve().parents[1]
+V2 = "captcha_images_v2"
+TEST_IMAGES, POOL_IMAGES = 300, 600  # per held-out style: test images; images labelled folders are drawn from
+COLUMNS = ["style", "reader", "labels", "unlabelled", "draw", "folds", "steps", "estimate_cer", "estimate_whole",
+           "pseudo_labels", "test_images", "cer", "whole", "seconds"]  # fmt: skip
+
+
+def style_seed(name: str, part: str) -> int:
+    """A seed per style and part (test, pool, unlabelled), the same on every machine."""
+    return sum((i + 1) * ord(c) for i, c in enumerate(f"{name}/{part}"))
+
+
+def write_images(folder: Path, items: list[tuple[str, object]]) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, (text, image) in enumerate(items):
+        path = folder / f"{text}_{index:04d}.png"
+        image.save(path)
+        paths.append(path)
+    return paths
+
+
+def style_data(name: str, data: Path, unlabelled: int) -> tuple[str, list[Path], list[Path], list[Path]]:
+    """The style's charset, its test images, the pool labelled folders are drawn from, and
+    ``unlabelled`` images (drawn once into ``data``, reused after)."""
+    if name == V2:
+        files = image_files(find_data_dir(ROOT))
+        split = fold_split(len(files), fold=0)
+        charset = "".join(sorted({c for f in files for c in f.stem}))
+        return charset, [files[i] for i in split.test], [files[i] for i in split.train + split.val], []
+    folder = data / name
+    parts = {"test": TEST_IMAGES, "pool": POOL_IMAGES, "unlabelled": unlabelled}
+    paths = {}
+    for part, count in parts.items():
+        existing = sorted((folder / part).glob("*.png"))
+        if len(existing) < count:
+            _, items = draw_style(name, count, style_seed(name, part))
+            existing = write_images(folder / part, items)
+        paths[part] = existing[:count]
+    return HELD_OUT_STYLES[name]().charset, paths["test"], paths["pool"], paths["unlabelled"]
+
+
+def label_of(path: Path) -> str:
+    return path.stem.rsplit("_", 1)[0] if "_" in path.stem else path.stem
+
+
+def score(test: list[Path], texts: list[str]) -> dict:
+    results = [ImageResult(p.name, label_of(p), t, math.nan, math.nan) for p, t in zip(test, texts, strict=True)]
+    headline = summary(results)
+    return {"test_images": len(test), "cer": round(headline["cer"], 5), "whole": round(headline["seq_acc"], 5)}
+
+
+def zero_shot_rows(name: str, charset: str, length: int | None, test: list[Path]) -> list[dict]:
+    """``base`` restricted to the style's characters, then to its length too; ddddocr restricted
+    to its characters."""
+    rows = []
+    base = CaptchaReader("base", backend="onnx")
+    allowed = "".join(c for c in charset if c in base.tokenizer.charset)
+    for reader, constraint in (("base", None), ("base, length known", length)):
+        if reader != "base" and constraint is None:
+            continue
+        readings = base.read(test, allow=allowed, length=constraint)
+        rows.append({"reader": reader, **score(test, [r.text for r in readings])})
+    try:
+        import ddddocr
+    except ImportError:
+        print("cross_style: ddddocr is not installed, left out", file=sys.stderr)
+        return rows
+    ocr = ddddocr.DdddOcr(show_ad=False)
+    ocr.set_ranges(charset)
+    texts = []
+    for path in test:
+        with io.BytesIO(path.read_bytes()) as file:
+            texts.append(ocr.classification(file.getvalue()))
+    rows.append({"reader": f"ddddocr {importlib.metadata.version('ddddocr')}", **score(test, texts)})
+    return rows
+
+
+def train_row(
+    name: str, test: list[Path], pool: list[Path], unlabelled: list[Path], labels: int, draw: int, folds: int,
+    steps: int | None, runs: Path,
+) -> dict:  # fmt: skip
+    """One user's run: a folder of ``labels`` images into ``captcha-ocr train``, the model it
+    writes reading ``test``."""
+    run = runs / name / f"n{labels}_u{len(unlabelled)}_d{draw}"
+    folder = run / "images"
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in random.Random(draw).sample(pool, labels):
+        link = folder / path.name
+        if not link.exists():
+            link.symlink_to(path.resolve())
+    command = [str(Path(sys.executable).parent / "captcha-ocr"), "train", str(folder), "--out", str(run / "out"),
+               "--folds", str(folds), "--seed", str(draw)]  # fmt: skip
+    if steps is not None:
+        command += ["--steps", str(steps)]
+    if unlabelled:
+        extra = run / "unlabelled"
+        extra.mkdir(exist_ok=True)
+        for path in unlabelled:
+            if not (extra / path.name).exists():
+                (extra / path.name).symlink_to(path.resolve())
+        command += ["--unlabelled", str(extra)]
+    start = time.perf_counter()
+    printed = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    seconds = time.perf_counter() - start
+    (run / "train.log").write_text(printed)
+    readings = CaptchaReader(run / "out" / "model.onnx", backend="onnx").read(test)
+    row = {"reader": "captcha-ocr train", "labels": labels, "unlabelled": len(unlabelled), "draw": draw,
+           "folds": folds, "seconds": round(seconds, 1), **score(test, [r.text for r in readings])}  # fmt: skip
+    estimates = read_rows(run / "out" / "estimate.csv")
+    if estimates:
+        results = [ImageResult(r["file"], r["label"], r["prediction"], math.nan, math.nan) for r in estimates]
+        headline = summary(results)
+        row |= {"estimate_cer": round(headline["cer"], 5), "estimate_whole": round(headline["seq_acc"], 5)}
+    for line in printed.splitlines():
+        if line.startswith("self-training:"):
+            row["pseudo_labels"] = line.split()[1]
+        if line.startswith("trained on all"):
+            row["steps"] = int(line.split(", ")[1].split()[0])
+    return row
+
+
+def table(rows: list[dict]) -> str:
+    """Mean ± std over draws of whole-captcha accuracy (CER), per style, reader and size."""
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        groups.setdefault((row["style"], row["reader"], row["labels"], row["unlabelled"]), []).append(row)
+    lines = ["| style | reader | labels | unlabelled | runs | whole captchas % | CER % | estimate, whole % |",
+             "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for (style, reader, labels, unlabelled), members in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1],
+                                                                int(g[0][2] or 0), int(g[0][3] or 0))):  # fmt: skip
+        whole = [100 * float(m["whole"]) for m in members]
+        cer = [100 * float(m["cer"]) for m in members]
+        estimates = [100 * float(m["estimate_whole"]) for m in members if m.get("estimate_whole")]
+        spread = f" ± {statistics.stdev(whole):.1f}" if len(whole) > 1 else ""
+        cer_spread = f" ± {statistics.stdev(cer):.2f}" if len(cer) > 1 else ""
+        estimate = ", ".join(f"{e:.1f}" for e in estimates)
+        lines.append(f"| {style} | {reader} | {labels or '-'} | {unlabelled or '-'} | {len(members)} | "
+                     f"{statistics.mean(whole):.1f}{spread} | {statistics.mean(cer):.2f}{cer_spread} | "
+                     f"{estimate} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--styles", nargs="+", default=[*HELD_OUT_STYLES, V2], choices=[*HELD_OUT_STYLES, V2])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[25, 50, 100, 200], help="labelled images per run")
+    parser.add_argument("--draws", type=int, default=3, help="runs per size, each with its own images and seed")
+    parser.add_argument("--estimate-sizes", type=int, nargs="*", default=[], metavar="N",
+                        help="sizes whose first draw also prints the estimate (captcha-ocr train's default "
+                        "folds); the others train with --folds 0, which ships the same model")  # fmt: skip
+    parser.add_argument("--unlabelled", type=int, default=0, help="unlabelled images of the style per run")
+    parser.add_argument("--steps", type=int, help="captcha-ocr train --steps (default: its own)")
+    parser.add_argument("--no-zero-shot", action="store_true", help="leave out base and ddddocr with no labels")
+    parser.add_argument("--data", type=Path, default=ROOT / "data" / "cross_style", help="drawn images")
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "cross_style", help="training folders")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "cross_style.csv")
+    parser.add_argument("--table", action="store_true", help="only print the table of --out")
+    args = parser.parse_args(argv)
+    if args.table:
+        print(table(read_rows(args.out)))
+        return
+    for name in args.styles:
+        charset, test, pool, unlabelled = style_data(name, args.data, args.unlabelled)
+        length = None if name == V2 else HELD_OUT_STYLES[name]().length
+        done = {(r["style"], r["reader"], r["labels"], r["unlabelled"], r["draw"]) for r in read_rows(args.out)}
+        if not args.no_zero_shot and (name, "base", "", "", "") not in done:
+            append_rows(args.out, COLUMNS, [{"style": name, **row} for row in zero_shot_rows(name, charset, length,
+                                                                                              test)])  # fmt: skip
+        for labels in args.sizes:
+            for draw in range(args.draws):
+                key = (name, "captcha-ocr train", str(labels), str(args.unlabelled), str(draw))
+                if key in done:
+                    continue
+                folds = 3 if args.unlabelled or (labels in args.estimate_sizes and draw == 0) else 0
+                row = train_row(name, test, pool, unlabelled, labels, draw, folds, args.steps, args.runs)
+                append_rows(args.out, COLUMNS, [{"style": name, **row}])
+                print(f"{name}, {labels} labels, draw {draw}: whole {100 * row['whole']:.1f} %, "
+                      f"CER {100 * row['cer']:.2f} %, {row['seconds']:.0f} s", flush=True)  # fmt: skip
+    print(table(read_rows(args.out)))
+
+
+if __name__ == "__main__":
+    main()
