@@ -16,12 +16,16 @@ MAX_DIGITS = 9  # numbers of a captcha are short; a longer one is a misreading, 
 
 def arithmetic_answer(text: str) -> int:
     """The value of an expression of non-negative integers joined by ``+``, ``-`` and ``x`` (also
-    ``*`` or the multiplication sign U+00D7), multiplication first, optionally followed by ``=`` and ``?``.
+    ``*`` or the multiplication sign U+00D7), multiplication first, optionally followed by ``=`` and
+    ``?``; at least one operator (a lone number is a misread captcha, not a sum). Linear in the
+    length of the text.
 
     Raises:
         ValueError: The text is not such an expression, saying where it stops being one.
     """
-    body = re.sub(r"\s*=?\s*\??\s*$", "", text.strip(), count=1)
+    body = text.strip()
+    for ending in ("?", "="):  # "12+7=?", "12+7=", "12+7 = ?"
+        body = body.removesuffix(ending).rstrip()
     numbers: list[int] = []
     operators: list[str] = []
     position = 0
@@ -43,6 +47,8 @@ def arithmetic_answer(text: str) -> int:
         position = match.end()
     if not numbers or len(numbers) == len(operators):
         raise ValueError(f"{text!r} is not arithmetic: {'empty' if not numbers else 'it ends with an operator'}")
+    if not operators:
+        raise ValueError(f"{text!r} is not arithmetic: a number without an operator")
     return _evaluate(numbers, operators)
 
 
