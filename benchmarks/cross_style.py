@@ -19,6 +19,7 @@ import importlib.metadata
 import io
 import math
 import random
+import shlex
 import statistics
 import subprocess
 import sys
@@ -26,7 +27,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from held_out_styles import HELD_OUT_STYLES, draw_style
+from held_out_styles import HELD_OUT_STYLES, STYLES, draw_style
 
 from captcha_ocr.analysis.errors import summary
 from captcha_ocr.analysis.results import ImageResult, append_rows, read_rows
@@ -74,7 +75,7 @@ def style_data(name: str, data: Path, unlabelled: int) -> tuple[str, list[Path],
             _, items = draw_style(name, count, style_seed(name, part))
             existing = write_images(folder / part, items)
         paths[part] = existing[:count]
-    return HELD_OUT_STYLES[name]().charset, paths["test"], paths["pool"], paths["unlabelled"]
+    return STYLES[name]().charset, paths["test"], paths["pool"], paths["unlabelled"]
 
 
 def label_of(path: Path) -> str:
@@ -115,11 +116,11 @@ def zero_shot_rows(name: str, charset: str, length: int | None, test: list[Path]
 
 def train_row(
     name: str, test: list[Path], pool: list[Path], unlabelled: list[Path], labels: int, draw: int, folds: int,
-    steps: int | None, runs: Path,
+    steps: int | None, runs: Path, extra_args: list[str], reader: str,
 ) -> dict:  # fmt: skip
     """One user's run: a folder of ``labels`` images into ``captcha-ocr train``, the model it
     writes reading ``test``."""
-    run = runs / name / f"n{labels}_u{len(unlabelled)}_d{draw}"
+    run = runs / name / f"n{labels}_u{len(unlabelled)}_d{draw}{'_'.join(['', *extra_args]).replace('-', '')}"
     folder = run / "images"
     folder.mkdir(parents=True, exist_ok=True)
     for path in random.Random(draw).sample(pool, labels):
@@ -130,6 +131,7 @@ def train_row(
                "--folds", str(folds), "--seed", str(draw)]  # fmt: skip
     if steps is not None:
         command += ["--steps", str(steps)]
+    command += extra_args
     if unlabelled:
         extra = run / "unlabelled"
         extra.mkdir(exist_ok=True)
@@ -142,7 +144,7 @@ def train_row(
     seconds = time.perf_counter() - start
     (run / "train.log").write_text(printed)
     readings = CaptchaReader(run / "out" / "model.onnx", backend="onnx").read(test)
-    row = {"reader": "captcha-ocr train", "labels": labels, "unlabelled": len(unlabelled), "draw": draw,
+    row = {"reader": reader, "labels": labels, "unlabelled": len(unlabelled), "draw": draw,
            "folds": folds, "seconds": round(seconds, 1), **score(test, [r.text for r in readings])}  # fmt: skip
     estimates = read_rows(run / "out" / "estimate.csv")
     if estimates:
@@ -180,7 +182,9 @@ def table(rows: list[dict]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--styles", nargs="+", default=[*HELD_OUT_STYLES, V2], choices=[*HELD_OUT_STYLES, V2])
+    parser.add_argument("--styles", nargs="+", default=[*HELD_OUT_STYLES, V2], choices=[*STYLES, V2],
+                        help="default: the held-out styles and captcha_images_v2; generate_captcha is the design "
+                        "style that recipe choices are measured on")  # fmt: skip
     parser.add_argument("--sizes", type=int, nargs="*", default=[25, 50, 100, 200], help="labelled images per run")
     parser.add_argument("--draws", type=int, default=3, help="runs per size, each with its own images and seed")
     parser.add_argument("--estimate-sizes", type=int, nargs="*", default=[], metavar="N",
@@ -188,6 +192,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                         "folds); the others train with --folds 0, which ships the same model")  # fmt: skip
     parser.add_argument("--unlabelled", type=int, default=0, help="unlabelled images of the style per run")
     parser.add_argument("--steps", type=int, help="captcha-ocr train --steps (default: its own)")
+    parser.add_argument("--train-args", type=shlex.split, default=[], metavar="'ARGS'",
+                        help="more arguments of captcha-ocr train, quoted as one (a variant: its rows name "
+                        "them), e.g. --train-args '--lr 0.0003'")  # fmt: skip
     parser.add_argument("--no-zero-shot", action="store_true", help="leave out base and ddddocr with no labels")
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "cross_style", help="drawn images")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "cross_style", help="training folders")
@@ -199,18 +206,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     for name in args.styles:
         charset, test, pool, unlabelled = style_data(name, args.data, args.unlabelled)
-        length = None if name == V2 else HELD_OUT_STYLES[name]().length
+        length = None if name == V2 else STYLES[name]().length
         done = {(r["style"], r["reader"], r["labels"], r["unlabelled"], r["draw"]) for r in read_rows(args.out)}
         if not args.no_zero_shot and (name, "base", "", "", "") not in done:
             append_rows(args.out, COLUMNS, [{"style": name, **row} for row in zero_shot_rows(name, charset, length,
                                                                                               test)])  # fmt: skip
         for labels in args.sizes:
             for draw in range(args.draws):
-                key = (name, "captcha-ocr train", str(labels), str(args.unlabelled), str(draw))
+                reader = " ".join(["captcha-ocr train", *args.train_args])
+                key = (name, reader, str(labels), str(args.unlabelled), str(draw))
                 if key in done:
                     continue
                 folds = 3 if args.unlabelled or (labels in args.estimate_sizes and draw == 0) else 0
-                row = train_row(name, test, pool, unlabelled, labels, draw, folds, args.steps, args.runs)
+                row = train_row(name, test, pool, unlabelled, labels, draw, folds, args.steps, args.runs,
+                                args.train_args, reader)  # fmt: skip
                 append_rows(args.out, COLUMNS, [{"style": name, **row}])
                 print(f"{name}, {labels} labels, draw {draw}: whole {100 * row['whole']:.1f} %, "
                       f"CER {100 * row['cer']:.2f} %, {row['seconds']:.0f} s", flush=True)  # fmt: skip

@@ -118,8 +118,37 @@ HELD_OUT_STYLES: dict[str, Callable[[], HeldOutStyle]] = {
 }
 
 
+def generate_captcha_style() -> HeldOutStyle:
+    """A design style, which may choose: digits and letters of both cases, 5 distinct ones, as
+    ``generate-captcha`` 0.0.4 draws them in Hanken Grotesk (lines, dots, a perspective warp)."""
+    from generate_captcha.generate_captcha import gen_captcha_text_image
+
+    charset, length = string.digits + string.ascii_letters, 5
+    spec = find_spec("font_hanken_grotesk")
+    fonts = sorted((Path(spec.origin).parent / "files").glob("*.otf")) if spec and spec.origin else []
+
+    def draw() -> tuple[str, Image.Image]:
+        ink = tuple(random.randint(0, 110) for _ in range(3))
+        with tempfile.TemporaryDirectory() as folder:
+            text, path = gen_captcha_text_image(
+                folder, file_name="captcha", size=(random.randint(140, 180), random.randint(46, 56)), chars=charset,
+                fg_color=ink, bg_color=tuple(random.randint(200, 255) for _ in range(3)),
+                xy=(random.randint(2, 12), random.randint(0, 4)), font_size=random.randint(22, 28),
+                font_type=str(random.choice(fonts)), length=length, draw_lines=True, n_line=(1, 3),
+                draw_points=True, point_chance=random.randint(1, 4), draw_transform=True,
+            )  # fmt: skip
+            return text, Image.open(path).convert("RGB")
+
+    return HeldOutStyle("generate_captcha", "generate-captcha 0.0.4", charset, length, draw)
+
+
+# Design styles: what choices of the recipe are measured on, never on the held-out ones.
+DESIGN_STYLES: dict[str, Callable[[], HeldOutStyle]] = {"generate_captcha": generate_captcha_style}
+STYLES = {**HELD_OUT_STYLES, **DESIGN_STYLES}
+
+
 def draw_style(name: str, count: int, seed: int) -> tuple[HeldOutStyle, list[tuple[str, Image.Image]]]:
     """``count`` captchas of the style, reproducible from ``seed``."""
-    style = HELD_OUT_STYLES[name]()
+    style = STYLES[name]()
     random.seed(seed)
     return style, [style.draw() for _ in range(count)]

@@ -402,7 +402,7 @@ def train(args: argparse.Namespace) -> int:
     try:
         trained = module.train_folder(args.folder, out, args.labels, args.steps, args.folds, args.seed,
                                       sys.stderr.isatty(), args.base, args.head, args.unlabelled,
-                                      args.rounds)  # fmt: skip
+                                      args.rounds, args.lr)  # fmt: skip
     except (ValueError, OSError, KeyError) as error:
         print(f"captcha-ocr: cannot train: {error}", file=sys.stderr)
         return 2
@@ -446,6 +446,7 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
                           help="folds of the accuracy estimate (default 3; 0: no estimate, one run)")  # fmt: skip
     training.add_argument("--unlabelled", type=Path, metavar="DIR",
                           help="folder of unlabelled captchas of the same style to self-train on")  # fmt: skip
+    training.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's)")
     training.add_argument("--rounds", type=positive_int, default=2,
                           help="rounds of self-training with --unlabelled (default 2)")  # fmt: skip
     training.add_argument("--seed", type=int, default=0)

@@ -142,6 +142,7 @@ def fit(
     base: str | Path | None,
     head: HeadInit,
     progress: bool,
+    lr: float | None = None,
     folds: int = 1,
     fold: int = 0,
 ) -> tuple[CaptchaSystem, CaptchaDataModule]:
@@ -160,6 +161,8 @@ def fit(
     ]  # fmt: skip
     if labels_csv is not None:
         args.append(f"--data.labels_csv={labels_csv}")
+    if lr is not None:
+        args.append(f"--model.optimizer.init_args.lr={lr}")
     if base is not None:
         args += [f"--model.base={base}", f"--model.base_head={head}"]
     with warnings.catch_warnings():  # the arguments are this function's, on purpose
@@ -185,12 +188,13 @@ def estimate(
     base: str | Path | None,
     head: HeadInit,
     progress: bool,
+    lr: float | None,
 ) -> list[ImageResult]:
     """Out-of-fold readings of every labelled image: fold ``i``'s images read by the model trained
     on the other folds."""
     results: list[ImageResult] = []
     for fold in range(folds):
-        system, data = fit(data_dir, labels_csv, labelled, out, f"fold{fold}", steps, seed, base, head, progress,
+        system, data = fit(data_dir, labels_csv, labelled, out, f"fold{fold}", steps, seed, base, head, progress, lr,
                            folds, fold)  # fmt: skip
         results += evaluate(system.model, system.tokenizer, data.loader("test"), data.files("test"), fold=fold)
     return results
@@ -227,6 +231,7 @@ def train_folder(
     head: HeadInit = "map",
     unlabelled: Path | None = None,
     rounds: int = 2,
+    lr: float | None = None,
 ) -> TrainedModel:
     """Estimate the recipe's accuracy on the folder by ``folds``-fold cross-validation, then train
     the model it ships on every label (and, with ``unlabelled``, on pseudo-labels), into ``out``.
@@ -247,6 +252,7 @@ def train_folder(
         head: How the head starts when fine-tuning from ``base``.
         unlabelled: Folder of unlabelled images of the same style for self-training.
         rounds: Rounds of self-training.
+        lr: Peak learning rate (default: the recipe's).
 
     Raises:
         ValueError: Too few labels, a bad file, or ``unlabelled`` without an estimate.
@@ -258,7 +264,7 @@ def train_folder(
     if unlabelled is not None and not folds:
         raise ValueError("self-training chooses its confidence on the estimate's readings: it needs folds >= 2")
     out.mkdir(parents=True, exist_ok=True)
-    common = (steps, seed, base, head, progress)
+    common = (steps, seed, base, head, progress, lr)
     held_out: list[ImageResult] = []
     summary, worst_images = None, None
     if folds:
