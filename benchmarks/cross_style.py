@@ -180,6 +180,45 @@ def table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def plot(rows: list[dict], path: Path) -> None:
+    """Whole-captcha accuracy against labels, one panel per style: ``captcha-ocr train`` (mean and
+    each draw; with unlabelled images apart), ``base`` and ddddocr with no labels as lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    styles = sorted({r["style"] for r in rows})
+    figure, axes = plt.subplots(1, len(styles), figsize=(4.2 * len(styles), 3.6), sharey=True, squeeze=False)
+    for axis, style in zip(axes[0], styles, strict=True):
+        mine = [r for r in rows if r["style"] == style]
+        for reader, colour in (("captcha-ocr train", "C0"),):
+            for unlabelled, marker in (("0", "o"), ("1000", "*")):
+                runs = [r for r in mine if r["reader"] == reader and r["unlabelled"] == unlabelled]
+                sizes = sorted({int(r["labels"]) for r in runs})
+                if not sizes:
+                    continue
+                means = [statistics.mean(100 * float(r["whole"]) for r in runs if int(r["labels"]) == n) for n in sizes]
+                label = reader if unlabelled == "0" else f"{reader} + {unlabelled} unlabelled"
+                axis.plot(sizes, means, marker=marker, color=colour if unlabelled == "0" else "C2", label=label)
+                axis.scatter([int(r["labels"]) for r in runs], [100 * float(r["whole"]) for r in runs], s=8,
+                             color=colour if unlabelled == "0" else "C2", alpha=0.4)  # fmt: skip
+        for reader, colour in (("base", "C1"), ("ddddocr", "C3")):
+            zero = [
+                r for r in mine if r["reader"].startswith(reader) and not r["labels"] and "length" not in r["reader"]
+            ]
+            if zero:
+                axis.axhline(100 * float(zero[0]["whole"]), color=colour, linestyle="--",
+                             label=f"{zero[0]['reader']}, no labels")  # fmt: skip
+        axis.set(title=style, xscale="log", xlabel="labelled images", xlim=(20, 250), ylim=(0, 100))
+        axis.set_xticks([25, 50, 100, 200], ["25", "50", "100", "200"])
+        axis.grid(alpha=0.3)
+    axes[0][0].set_ylabel("whole captchas right, %")
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--styles", nargs="+", default=[*HELD_OUT_STYLES, V2], choices=[*STYLES, V2],
@@ -200,8 +239,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "cross_style", help="training folders")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "cross_style.csv")
     parser.add_argument("--table", action="store_true", help="only print the table of --out")
+    parser.add_argument("--plot", type=Path, metavar="PNG", help="only draw the curves of --out into PNG")
     args = parser.parse_args(argv)
-    if args.table:
+    if args.table or args.plot:
+        if args.plot:
+            plot(read_rows(args.out), args.plot)
         print(table(read_rows(args.out)))
         return
     for name in args.styles:

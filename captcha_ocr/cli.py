@@ -388,6 +388,14 @@ def synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def default_train_out(folder: Path) -> Path:
+    """``runs/<folder name>`` here, or beside the folder when here is inside it (``cd captchas &&
+    captcha-ocr train .`` must not write into the images it trains on)."""
+    folder, here = folder.resolve(), Path.cwd().resolve()
+    base = folder.parent if here == folder or folder in here.parents else here
+    return base / "runs" / folder.name
+
+
 def train(args: argparse.Namespace) -> int:
     """Bad input (no folder, too few labels, a bad file) is one line and exit code 2, as for ``fit``."""
     if (module := training_module("training.train", "train")) is None:
@@ -395,7 +403,7 @@ def train(args: argparse.Namespace) -> int:
     if not args.folder.is_dir():
         print(f"captcha-ocr: no folder at {args.folder}", file=sys.stderr)
         return 2
-    out = args.out or Path("runs") / args.folder.resolve().name
+    out = args.out or default_train_out(args.folder)
     if args.unlabelled is not None and not args.unlabelled.is_dir():
         print(f"captcha-ocr: --unlabelled: no folder at {args.unlabelled}", file=sys.stderr)
         return 2

@@ -118,8 +118,12 @@ def test_labels_csv_problems_are_named(tmp_path: Path) -> None:
     bom = tmp_path / "bom.csv"
     bom.write_bytes("file,label\na.png,bcdef\n".encode("utf-8-sig"))  # as spreadsheets save it
     assert read_labels_csv(bom) == {"a.png": "bcdef"}
+    spaced = tmp_path / "spaced.csv"
+    spaced.write_text("file, label\n./226md.png, 226md\n b827.png ,b827 \n")  # as people type them
+    assert read_labels_csv(spaced) == {"226md.png": "226md", "b827.png": "b827"}
     for rows, message in (
         ("file,label\na.png\n", "line 2: a row needs a file and a label"),
+        ("file,label\na.png,  \n", "line 2: a row needs a file and a label"),
         ("file,label\na.png,bcdef\na.png,bcdee\n", "line 3: a.png has two labels"),
         ("name,text\na.png,bcdef\n", "columns file,label, found name,text"),
     ):
@@ -242,3 +246,16 @@ def test_train_command_names_bad_input(make_folder, tmp_path: Path, capsys) -> N
     assert "self-training chooses its confidence on the estimate's readings" in capsys.readouterr().err
     assert cli(["train", str(tmp_path / "more"), "--unlabelled", str(tmp_path / "nowhere")]) == 2
     assert "--unlabelled: no folder at" in capsys.readouterr().err
+
+
+def test_train_writes_its_runs_outside_the_folder_it_trains_on(tmp_path: Path, monkeypatch) -> None:
+    from captcha_ocr.cli import default_train_out
+
+    folder = tmp_path / "captchas"
+    (folder / "sub").mkdir(parents=True)
+    monkeypatch.chdir(folder)
+    assert default_train_out(Path(".")) == tmp_path / "runs" / "captchas"
+    monkeypatch.chdir(folder / "sub")
+    assert default_train_out(Path("..")) == tmp_path / "runs" / "captchas"
+    monkeypatch.chdir(tmp_path)
+    assert default_train_out(Path("captchas")) == tmp_path / "runs" / "captchas"

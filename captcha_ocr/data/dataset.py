@@ -4,7 +4,7 @@ import csv
 import re
 import warnings
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 
 import torch
 from torch import Tensor
@@ -66,7 +66,8 @@ def label_from_name(path: Path, pattern: str = DEFAULT_LABEL_PATTERN) -> str:
 
 
 def read_labels_csv(path: str | Path) -> dict[str, str]:
-    """``file,label`` rows (a header row naming them is required) as {file name: label}.
+    """``file,label`` rows (a header row naming them is required) as {file name: label}. Spaces
+    around a field are not part of it, and ``./226md.png`` names ``226md.png``.
 
     Raises:
         ValueError: A column is missing, a row has no label, or one file has two labels; the
@@ -80,14 +81,15 @@ def read_labels_csv(path: str | Path) -> dict[str, str]:
 
 def _read_labels(path: str | Path) -> dict[str, str]:
     with Path(path).open(newline="", encoding="utf-8-sig") as file:  # -sig: a byte-order mark is no column name
-        reader = csv.DictReader(file)
+        reader = csv.DictReader(file, skipinitialspace=True)
         if reader.fieldnames is None or not {"file", "label"} <= set(reader.fieldnames):
             found = ",".join(reader.fieldnames or []) or "nothing"
             raise ValueError(f"{path}: needs a header row with the columns file,label, found {found}")
         labels: dict[str, str] = {}
         for row in reader:
-            name, label = row["file"], row["label"]
-            if not name or label is None or label == "":
+            name, label = (row["file"] or "").strip(), (row["label"] or "").strip()
+            name = str(PurePath(name)) if name else name
+            if not name or not label:
                 raise ValueError(f"{path}, line {reader.line_num}: a row needs a file and a label")
             if labels.get(name, label) != label:
                 where = f"{path}, line {reader.line_num}"
