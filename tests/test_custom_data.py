@@ -166,13 +166,15 @@ def test_fit_names_every_bad_file_without_a_traceback(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize(("count", "val_fraction"), [(30, 0.0), (6, 0.1)])
-def test_no_validation_images_is_an_error(make_folder, count: int, val_fraction: float) -> None:
+def test_validation_asked_for_but_none_is_an_error_and_none_asked_for_is_a_fixed_schedule(make_folder) -> None:
     from .helpers import random_labels as labels_of
 
-    data = CaptchaDataModule(data_dir=str(make_folder(labels_of(count))), val_fraction=val_fraction)
+    data = CaptchaDataModule(data_dir=str(make_folder(labels_of(6))), val_fraction=0.1)
     with pytest.raises(ValueError, match="no validation images"):
         data.setup("fit")
+    every = CaptchaDataModule(data_dir=str(make_folder(labels_of(30), name="all")), val_fraction=0.0, num_folds=1)
+    every.setup("fit")
+    assert (len(every.files("train")), every.files("val"), every.files("test")) == (30, [], [])
 
 
 def test_the_data_location_comes_from_the_variable_then_make_train_then_shared(tmp_path: Path, monkeypatch) -> None:
