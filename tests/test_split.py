@@ -55,7 +55,7 @@ def test_split_of_files_does_not_depend_on_listing_order(make_folder, monkeypatc
     [
         ({"fold": 5}, "fold must be in"),
         ({"fold": -1}, "fold must be in"),
-        ({"num_folds": 1, "fold": 0}, "num_folds"),
+        ({"num_folds": 0, "fold": 0}, "num_folds"),
         ({"val_fraction": 1.0, "fold": 0}, "val_fraction"),
         ({"num_samples": 3, "fold": 0}, "at least 5 samples"),
     ],
