@@ -16,7 +16,6 @@ ends; a row already there is not run again.
 
 import argparse
 import importlib.metadata
-import io
 import math
 import random
 import shlex
@@ -31,7 +30,7 @@ from held_out_styles import HELD_OUT_STYLES, STYLES, draw_style
 
 from captcha_ocr.analysis.errors import summary
 from captcha_ocr.analysis.results import ImageResult, append_rows, read_rows
-from captcha_ocr.data.dataset import image_files
+from captcha_ocr.data.dataset import image_files, label_from_name
 from captcha_ocr.data.sources import find_data_dir
 from captcha_ocr.data.split import fold_split
 from captcha_ocr.reading.reader import CaptchaReader
@@ -78,12 +77,8 @@ def style_data(name: str, data: Path, unlabelled: int) -> tuple[str, list[Path],
     return STYLES[name]().charset, paths["test"], paths["pool"], paths["unlabelled"]
 
 
-def label_of(path: Path) -> str:
-    return path.stem.rsplit("_", 1)[0] if "_" in path.stem else path.stem
-
-
 def score(test: list[Path], texts: list[str]) -> dict:
-    results = [ImageResult(p.name, label_of(p), t, math.nan, math.nan) for p, t in zip(test, texts, strict=True)]
+    results = [ImageResult(p.name, label_from_name(p), t, math.nan, math.nan) for p, t in zip(test, texts, strict=True)]
     headline = summary(results)
     return {"test_images": len(test), "cer": round(headline["cer"], 5), "whole": round(headline["seq_acc"], 5)}
 
@@ -106,10 +101,7 @@ def zero_shot_rows(name: str, charset: str, length: int | None, test: list[Path]
         return rows
     ocr = ddddocr.DdddOcr(show_ad=False)
     ocr.set_ranges(charset)
-    texts = []
-    for path in test:
-        with io.BytesIO(path.read_bytes()) as file:
-            texts.append(ocr.classification(file.getvalue()))
+    texts = [ocr.classification(path.read_bytes()) for path in test]
     rows.append({"reader": f"ddddocr {importlib.metadata.version('ddddocr')}", **score(test, texts)})
     return rows
 

@@ -26,22 +26,30 @@ def find_data_dir(checkout: Path) -> Path:
     return next((folder for folder in candidates if folder.is_dir()), candidates[0])
 
 
-def folder_labels(data_dir: str | Path, label_pattern: str, labels: dict[str, str] | None = None) -> list[str]:
-    """The labels of a folder's images: from ``labels`` (file name: label) if given, only for
-    files that are in the folder, else from the image files' names.
+def labelled_files(
+    data_dir: str | Path, label_pattern: str, labels: dict[str, str] | None = None
+) -> list[tuple[Path, str]]:
+    """Each labelled image of a folder with its label: from ``labels`` (file name: label) if
+    given, only for files that are in the folder, else from the image files' names.
 
     Raises:
         ValueError: A file name that is not a label, naming the file.
     """
+    folder = Path(data_dir)
     if labels is not None:  # rows for files that are not in the folder say nothing about it
-        return [label for name, label in labels.items() if (Path(data_dir) / name).is_file()]
-    texts = []
-    for path in image_files(data_dir):
+        return [(folder / name, label) for name, label in labels.items() if (folder / name).is_file()]
+    pairs = []
+    for path in image_files(folder):
         try:
-            texts.append(label_from_name(path, label_pattern))
+            pairs.append((path, label_from_name(path, label_pattern)))
         except ValueError as error:
             raise ValueError(f"{path}: {error}") from None
-    return texts
+    return pairs
+
+
+def folder_labels(data_dir: str | Path, label_pattern: str, labels: dict[str, str] | None = None) -> list[str]:
+    """The labels of a folder's images (see ``labelled_files``)."""
+    return [label for _, label in labelled_files(data_dir, label_pattern, labels)]
 
 
 def charset_of_labels(data_dir: str, label_pattern: str, labels: dict[str, str] | None = None) -> str:

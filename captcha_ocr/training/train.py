@@ -30,7 +30,8 @@ from captcha_ocr.analysis.errors import worst
 from captcha_ocr.analysis.figures import worst_images_grid
 from captcha_ocr.analysis.results import ImageResult, write_image_results
 from captcha_ocr.data.datamodule import CaptchaDataModule
-from captcha_ocr.data.dataset import DEFAULT_LABEL_PATTERN, image_files, label_from_name, read_labels_csv
+from captcha_ocr.data.dataset import DEFAULT_LABEL_PATTERN, read_labels_csv
+from captcha_ocr.data.sources import labelled_files
 from captcha_ocr.model.checkpoint import save_model
 from captcha_ocr.model.network import ModelSpec
 from captcha_ocr.model.transfer import HeadInit
@@ -93,16 +94,8 @@ def labelled_images(data_dir: Path, labels_csv: Path | None = None) -> Labelled:
     Raises:
         ValueError: A file name that is not a label, or fewer than ``MIN_LABELS`` images.
     """
-    if labels_csv is not None:
-        table = read_labels_csv(labels_csv)
-        pairs = [(data_dir / name, label) for name, label in table.items() if (data_dir / name).is_file()]
-    else:
-        pairs = []
-        for path in image_files(data_dir):
-            try:
-                pairs.append((path, label_from_name(path, DEFAULT_LABEL_PATTERN)))
-            except ValueError as error:
-                raise ValueError(f"{path}: {error}") from None
+    table = read_labels_csv(labels_csv) if labels_csv is not None else None
+    pairs = labelled_files(data_dir, DEFAULT_LABEL_PATTERN, table)
     if len(pairs) < MIN_LABELS:
         raise ValueError(
             f"{data_dir}: {len(pairs)} labelled images; at least {MIN_LABELS} are needed (50 or more to read well)"
