@@ -23,6 +23,7 @@ from PIL import Image
 from captcha_ocr.reading.reader import CaptchaReader
 from captcha_ocr.reading.weights import ONNX_SPEC_KEY
 from captcha_ocr.serving.bodies import count_parts
+from captcha_ocr.serving.protocol import HeadDeadlineProtocol
 from captcha_ocr.serving.service import ApiError, Limits, decode_base64
 
 from .helpers import ROOT, draw_captcha, write_tiny_weights
@@ -44,16 +45,33 @@ def captcha() -> bytes:
     return png_bytes(draw_captcha("226md"))
 
 
-def test_a_million_json_entries_are_counted_and_refused_while_others_are_served(reader, captcha) -> None:
+@pytest.mark.parametrize("route", ["/v1/read", "/ocr/batch"])
+def test_a_million_json_entries_are_counted_and_refused_while_others_are_served(reader, captcha, route) -> None:
     body = json.dumps({"images": ["a"] * 1_000_000})  # 3.8 MiB, under the body limit
-    with running(reader) as url, ThreadPoolExecutor(2) as pool:
-        attack = pool.submit(httpx.post, f"{url}/v1/read", content=body,
+    with running(reader, Limits(timeout_seconds=8.0)) as url, ThreadPoolExecutor(2) as pool:
+        attack = pool.submit(httpx.post, f"{url}{route}", content=body,
                              headers={"content-type": "application/json"}, timeout=30)  # fmt: skip
         health = [httpx.get(f"{url}/healthz", timeout=30).status_code for _ in range(5)]
         answer = attack.result()
         normal = httpx.post(f"{url}/v1/read", files=[("files", ("a.png", captcha))], timeout=30)
-    assert answer.status_code == 413 and "1000000 images" in answer.json()["error"]
+    # Counted before a single entry is decoded: refused well inside the deadline (a 503 otherwise).
+    assert answer.status_code == 413 and "1000000 images" in str(answer.json())
     assert health == [200] * 5 and normal.status_code == 200
+
+
+def test_form_ocr_answers_a_body_over_the_limit_in_ddddocr_fastapis_shape(reader, captcha) -> None:
+    with running(reader, Limits(max_body_bytes=10_000)) as url:
+        form = httpx.post(f"{url}/ocr", data={"image": "A" * 20_000})
+        native = httpx.post(f"{url}/v1/read", files=[("files", ("a.png", b"x" * 20_000))])
+    assert form.status_code == 200 and form.json()["code"] == 413 and "over 10000 bytes" in form.json()["message"]
+    assert native.status_code == 413 and "over 10000 bytes" in native.json()["error"]
+
+
+def test_the_bearer_scheme_is_case_insensitive(reader, captcha) -> None:
+    with running(reader, api_key="s3cret") as url:
+        answers = [httpx.get(f"{url}/v1/model", headers={"Authorization": f"{scheme} s3cret"}).status_code
+                   for scheme in ("Bearer", "bearer", "BEARER", "Basic")]  # fmt: skip
+    assert answers == [200, 200, 200, 401]
 
 
 def test_many_multipart_parts_are_counted_before_parsing(reader, captcha) -> None:
@@ -91,6 +109,33 @@ def test_a_slow_or_short_changed_upload_is_cut_off_at_the_deadline(reader) -> No
             waited = time.monotonic() - started
     assert received.startswith(b"HTTP/1.1 503") and b"longer than 1.0 s" in received
     assert waited < 5
+
+
+class QuickHeadDeadline(HeadDeadlineProtocol):
+    head_seconds = 1.0
+
+
+@pytest.mark.parametrize("opening", [b"", b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"])
+def test_headers_sent_a_byte_at_a_time_are_cut_off_at_the_head_deadline(reader, opening: bytes) -> None:
+    with running(reader, http=QuickHeadDeadline) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as client:
+            client.sendall(opening)  # a first request answered: the deadline is per request head
+            started = time.monotonic()
+            received = b""
+            for byte in b"POST /v1/read HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 100:
+                try:
+                    client.sendall(bytes([byte]))
+                except OSError:  # closed by the server
+                    break
+                time.sleep(0.05)
+                if time.monotonic() - started > 4:
+                    break
+            while chunk := client.recv(4096):
+                received += chunk
+            waited = time.monotonic() - started
+    assert b"HTTP/1.1 408" in received and b"headers took longer than 1.0 s" in received
+    assert waited < 3
 
 
 def test_bad_json_and_base64_variants(reader, captcha) -> None:
@@ -180,6 +225,8 @@ def test_count_parts_reads_the_boundary_quoted_or_not() -> None:
     body = b"--b1\r\n\r\nx\r\n--b1\r\n\r\ny\r\n--b1--\r\n"
     assert count_parts(body, "multipart/form-data; boundary=b1") == 2
     assert count_parts(body, 'multipart/form-data; boundary="b1"') == 2
+    assert count_parts(body, "Multipart/Form-Data; Boundary=b1") == 2  # media types are case-insensitive
+    assert count_parts(body, "multipart/form-data; boundary=B1") == 0  # boundaries are not
     with pytest.raises(ApiError, match="without a boundary"):
         count_parts(body, "multipart/form-data")
     assert count_parts(b"image=abc&charsets=0123", "application/x-www-form-urlencoded") == 2
@@ -374,3 +421,34 @@ def test_several_worker_processes_share_the_port_and_stop_on_sigterm(weights: Pa
         server.wait(timeout=30)
     children = subprocess.run(["pgrep", "-f", f"--port {port}"], capture_output=True, text=True).stdout.split()
     assert children == []
+
+
+def test_an_allowance_in_the_other_case_is_matched_and_one_without_letters_is_reported(reader, captcha) -> None:
+    image = base64.b64encode(captcha).decode()
+    with running(reader) as url:
+        upper = httpx.post(f"{url}/ocr", data={"image": image, "charsets": "BCDEFGMNPWXY2345678"}).json()
+        lower = httpx.post(f"{url}/ocr", data={"image": image}).json()
+        digits = httpx.post(f"{url}/ocr", data={"image": image, "charsets": "0123456789"}).json()
+        native = httpx.post(f"{url}/v1/read?allow=2345678", json={"images": [image]}).json()
+        batch = httpx.post(f"{url}/ocr/batch", json={"images": [image], "charset_range": 0}).json()
+    # The tiny model reads lower case only: upper-case charsets are its letters.
+    assert upper["code"] == 200 and upper["data"] == lower["data"] and upper["warning"] is None
+    assert digits["code"] == 200 and "none of the model's letters" in digits["warning"]
+    assert "none of the model's letters" in native["warning"] and "none of the model's letters" in batch["warning"]
+
+
+def test_a_gzip_json_body_is_read_and_a_gzip_bomb_refused(reader, captcha) -> None:
+    import gzip
+
+    image = base64.b64encode(captcha).decode()
+    packed = gzip.compress(json.dumps({"images": [image]}).encode())
+    bomb = gzip.compress(b" " * 50_000_000)  # 50 MB of spaces in 50 KB
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    with running(reader) as url:
+        plain = httpx.post(f"{url}/v1/read", json={"images": [image]}).json()
+        read = httpx.post(f"{url}/v1/read", content=packed, headers=headers)
+        refused = httpx.post(f"{url}/v1/read", content=bomb, headers=headers)
+        unknown = httpx.post(f"{url}/v1/read", content=packed, headers={**headers, "content-encoding": "br"})
+    assert read.status_code == 200 and read.json()["results"] == plain["results"]
+    assert refused.status_code == 413 and "once decompressed" in refused.json()["error"]
+    assert unknown.status_code == 415

@@ -33,10 +33,14 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running(reader: CaptchaReader, limits: Limits = DEFAULT_LIMITS, api_key: str | None = None) -> Iterator[str]:
-    """A uvicorn server on a free loopback port for the duration of the block; yields its URL."""
+def running(
+    reader: CaptchaReader, limits: Limits = DEFAULT_LIMITS, api_key: str | None = None, http: type | str = "auto"
+) -> Iterator[str]:
+    """A uvicorn server (``http``: its protocol) on a free loopback port for the duration of the
+    block; yields its URL."""
     port = free_port()
-    config = uvicorn.Config(create_app(reader, "test", limits, api_key), host="127.0.0.1", port=port, log_level="error")
+    app = create_app(reader, "test", limits, api_key)
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="error", http=http)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -32,3 +32,13 @@ def test_encode_rejects_bad_labels_naming_the_problem(label: str, message: str) 
 def test_invalid_tokenizer_settings(charset: str, lengths: tuple[int, int]) -> None:
     with pytest.raises(ValueError):
         Tokenizer(charset, *lengths)
+
+
+def test_allowed_characters_fold_case_only_for_a_one_case_charset() -> None:
+    upper = Tokenizer("0123ABC", 4, 4)
+    assert upper.one_case and upper.allowed_characters("ab1") == {"A", "B", "1"}
+    assert upper.masked_kinds("0123") == ["letters"] and upper.masked_kinds("xyzA") == ["digits"]
+    assert upper.masked_kinds("a0") == []
+    mixed = Tokenizer("0aB", 3, 3)
+    assert not mixed.one_case and mixed.allowed_characters("AB") == {"B"}
+    assert Tokenizer("0123", 4, 4).masked_kinds("01") == []  # no letters to lose

@@ -69,14 +69,36 @@ class Tokenizer:
             ids[row, : len(label)] = self.ids(label)
         return ids
 
+    @property
+    def one_case(self) -> bool:
+        """Whether the charset has letters, all of one case (a model of upper-case captchas)."""
+        letters = [c for c in self.charset if c.isalpha()]
+        return bool(letters) and (all(c.isupper() for c in letters) or all(c.islower() for c in letters))
+
+    def allowed_characters(self, characters: str) -> set[str]:
+        """The charset's characters that ``characters`` allow: letters in either case when the
+        charset has one case only (``"abc"`` allows ``ABC`` of an upper-case model)."""
+        wanted = set(characters) | ({c.swapcase() for c in characters} if self.one_case else set())
+        return wanted & set(self.charset)
+
+    def masked_kinds(self, characters: str) -> list[str]:
+        """The kinds of character (``letters``, ``digits``) that the charset has and that
+        ``characters`` allow none of: a reading limited to them can only be wrong when the
+        captcha holds such a character."""
+        allowed = self.allowed_characters(characters)
+        kinds = {"letters": str.isalpha, "digits": str.isdigit}
+        return [kind for kind, test in kinds.items()
+                if any(map(test, self.charset)) and not any(map(test, allowed))]  # fmt: skip
+
     def allowed(self, characters: str) -> np.ndarray:
         """(C,) bool: the classes a reading limited to ``characters`` may use: those of its
-        characters the charset has, and the padding / blank class, always.
+        characters the charset has (see ``allowed_characters``), and the padding / blank class,
+        always.
 
         Raises:
             ValueError: None of ``characters`` is in the charset.
         """
-        known = [self._stoi[c] for c in set(characters) if c in self._stoi]
+        known = [self._stoi[c] for c in self.allowed_characters(characters)]
         if not known:
             raise ValueError(
                 f"none of the allowed characters {characters!r} is in the model's charset {self.charset!r}"

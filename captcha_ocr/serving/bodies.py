@@ -4,12 +4,25 @@ request's time, and the form and JSON parsers that count parts before parsing th
 import asyncio
 import json
 import re
+import zlib
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from starlette.datastructures import FormData
 
 from captcha_ocr.serving.service import ApiError, ReadingService
+
+FORM_KINDS = ("multipart/form-data", "application/x-www-form-urlencoded")
+
+
+def limit_answer(scope, status: int, message: str) -> JSONResponse:
+    """A limit's answer, given before any route runs, in the shape of the route asked for: the
+    form ``POST /ocr`` answers as ddddocr-fastapi, every failure in an HTTP 200 body ``{"code",
+    "message"}``; every other route ``{"error"}`` with the status."""
+    kind = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
+    if scope["path"] == "/ocr" and kind.decode("latin-1") in FORM_KINDS:
+        return JSONResponse({"code": status, "message": message, "data": None})
+    return JSONResponse({"error": message}, status_code=status)
 
 
 class BodyLimit:
@@ -25,7 +38,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = JSONResponse({"error": f"request body over {self.max_bytes} bytes"}, status_code=413)
+        too_large = limit_answer(scope, 413, f"request body over {self.max_bytes} bytes")
         announced = dict(scope["headers"]).get(b"content-length")
         if announced is not None and announced.isdigit() and int(announced) > self.max_bytes:
             await too_large(scope, receive, send)
@@ -43,7 +56,7 @@ class BodyLimit:
         try:
             await self.app(scope, counting_receive, send)
         except ApiError as error:
-            await JSONResponse({"error": error.message}, status_code=error.status)(scope, receive, send)
+            await limit_answer(scope, error.status, error.message)(scope, receive, send)
 
 
 class RequestDeadline:
@@ -70,8 +83,9 @@ class RequestDeadline:
             await asyncio.wait_for(self.app(scope, receive, tracking_send), self.seconds)
         except asyncio.TimeoutError:
             if not started:
-                message = {"error": f"the request took longer than {self.seconds} s"}
-                await JSONResponse(message, status_code=503, headers={"Connection": "close"})(scope, receive, send)
+                answer = limit_answer(scope, 503, f"the request took longer than {self.seconds} s")
+                answer.headers["Connection"] = "close"
+                await answer(scope, receive, send)
 
 
 def content_kind(request: Request) -> str:
@@ -81,10 +95,11 @@ def content_kind(request: Request) -> str:
 
 def count_parts(body: bytes, content_type: str) -> int:
     """The number of fields of a form body, counted before it is parsed: the boundaries of a
-    multipart body, the ``&``-separated pairs of a URL-encoded one."""
-    if not content_type.startswith("multipart/"):
+    multipart body, the ``&``-separated pairs of a URL-encoded one. Media types and parameter
+    names are case-insensitive; the boundary's value is not."""
+    if not content_type.lower().startswith("multipart/"):
         return body.count(b"&") + 1 if body else 0
-    match = re.search(r'boundary="?([^";]+)"?', content_type)
+    match = re.search(r'boundary="?([^";]+)"?', content_type, re.IGNORECASE)
     if match is None:
         raise ApiError(400, "multipart/form-data without a boundary")
     return max(0, body.count(b"--" + match.group(1).encode("latin-1")) - 1)  # the closing delimiter too
@@ -93,6 +108,8 @@ def count_parts(body: bytes, content_type: str) -> int:
 async def read_form(request: Request, service: ReadingService, max_parts: int) -> FormData:
     """A form body (multipart or URL-encoded) parsed, its parts counted first: over ``max_parts``
     is 413, unparsed."""
+    if request.headers.get("content-encoding", "identity").strip().lower() != "identity":
+        raise ApiError(415, "a form body must be sent uncompressed (JSON bodies may be gzip or deflate)")
     body = await request.body()  # bounded by BodyLimit, received within the request's deadline
     parts = count_parts(body, request.headers.get("content-type", ""))
     if parts > max_parts:
@@ -101,9 +118,29 @@ async def read_form(request: Request, service: ReadingService, max_parts: int) -
     return await request.form(max_files=max_parts, max_fields=max_parts, max_part_size=limit)
 
 
+def inflate(body: bytes, encoding: str, max_bytes: int) -> bytes:
+    """A ``gzip`` or ``deflate`` body decompressed, refused (413) past ``max_bytes`` of output
+    however small the input (a compression bomb stops there)."""
+    window = {"gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}[encoding]
+    inflater = zlib.decompressobj(window)
+    try:
+        data = inflater.decompress(body, max_bytes + 1)
+    except zlib.error:
+        raise ApiError(400, f"the body is not valid {encoding} data") from None
+    if len(data) > max_bytes:
+        raise ApiError(413, f"request body over {max_bytes} bytes once decompressed")
+    return data
+
+
 async def read_json(request: Request, service: ReadingService) -> object:
-    """The parsed JSON body, parsed off the event loop."""
+    """The parsed JSON body (``Content-Encoding: gzip`` or ``deflate`` decompressed first), parsed
+    off the event loop."""
     body = await request.body()
+    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    if encoding not in ("identity", "gzip", "deflate"):
+        raise ApiError(415, f"Content-Encoding {encoding!r}: a JSON body may be sent as is, gzip or deflate")
+    if encoding != "identity":
+        body = await service.run_blocking(inflate, body, encoding, service.limits.max_body_bytes)
     try:
         return await service.run_blocking(json.loads, body)
     except (ValueError, RecursionError):  # RecursionError: nested too deep to parse

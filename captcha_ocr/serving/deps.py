@@ -17,11 +17,12 @@ Service = Annotated[ReadingService, Depends(get_service)]  # a route's parameter
 
 async def require_api_key(request: Request) -> None:
     """Let a request through when the server has no key, or the request carries it as
-    ``X-API-Key: <key>`` or ``Authorization: Bearer <key>``; else 401."""
+    ``X-API-Key: <key>`` or ``Authorization: Bearer <key>`` (the scheme in any case); else 401."""
     expected = request.app.state.service.api_key
     if expected is None:
         return
-    given = request.headers.get("x-api-key") or request.headers.get("authorization", "").removeprefix("Bearer ")
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    given = request.headers.get("x-api-key") or (token.strip() if scheme.lower() == "bearer" else "")
     # Header values arrive as latin-1 text: their bytes are what the client sent (UTF-8 for a
     # non-ASCII key), compared with the key's UTF-8 bytes.
     if not secrets.compare_digest(given.encode("latin-1", errors="replace"), expected.encode("utf-8")):

@@ -38,6 +38,7 @@ class ImageReading(BaseModel):
 class ReadAnswer(BaseModel):
     model: str
     results: list[ImageReading]
+    warning: str | None = Field(None, description="an allowance that leaves none of the model's letters or digits")
 
 
 class InputSize(BaseModel):
@@ -54,7 +55,7 @@ class ModelAnswer(BaseModel):
     min_length: int
     max_length: int
     input: InputSize
-    limits: dict[str, float]
+    limits: dict[str, int | float]
 
 
 class StatsAnswer(BaseModel):
@@ -95,6 +96,7 @@ class FormOcrAnswer(BaseModel):
     code: int
     message: str
     data: str | Probability | None = None
+    warning: str | None = Field(None, description="an allowance that leaves none of the model's letters or digits")
 
 
 class OcrData(BaseModel):
@@ -108,6 +110,7 @@ class JsonOcrAnswer(BaseModel):
     success: bool
     message: str
     data: OcrData | None = None
+    warning: str | None = Field(None, description="an allowance that leaves none of the model's letters or digits")
 
 
 class BatchOcrAnswer(BaseModel):
@@ -118,3 +121,4 @@ class BatchOcrAnswer(BaseModel):
     message: str
     data: list[OcrData | None] = Field(default_factory=list)
     errors: dict[int, str] = Field(default_factory=dict, description="index of an unreadable image: why")
+    warning: str | None = Field(None, description="an allowance that leaves none of the model's letters or digits")

@@ -149,12 +149,7 @@ def decode_base64(text: str) -> bytes:
         raise ApiError(400, "not valid base64") from None
 
 
-def decode_or_error(text: str) -> bytes | ApiError:
-    """``decode_base64``, its error returned for the image's own entry instead of raised."""
-    try:
-        return decode_base64(text)
-    except ApiError as error:
-        return error
+Upload = bytes | str  # an image file, or its base64 text (decoded off the event loop, once counted)
 
 
 def open_image(content: bytes, limits: Limits) -> Image.Image:
@@ -223,6 +218,14 @@ class ReadingService:
         if not count:
             raise ApiError(422, "no images in the request")
 
+    def allowance_warning(self, options: ReadOptions) -> str | None:
+        """What an ``allow`` takes away that the model reads: every letter, or every digit (the
+        answer would be wrong for any captcha that holds one), said beside the answer."""
+        if options.allow is None or not (masked := self.reader.tokenizer.masked_kinds(options.allow)):
+            return None
+        charset = self.reader.tokenizer.charset
+        return f"the allowed characters leave none of the model's {' or '.join(masked)} ({charset})"
+
     def check_options(self, options: ReadOptions) -> None:
         """Refuse (422) an ``allow`` that leaves the model no character, or a ``length`` it cannot
         read, before any image is read."""
@@ -237,12 +240,23 @@ class ReadingService:
         """``function(*args)`` on a decoding thread (parsing a body, say), off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(self.decoder, function, *args)
 
-    def _open_all(self, contents: list[bytes | ApiError]) -> list[Image.Image | ApiError]:
-        """Open every image's header; refuse the request when they hold too many pixels together."""
-        opened = []
+    def base64_images(self, value: object, shape: str) -> list[str]:
+        """The base64 texts of a JSON body's image list, counted (``check_count``) before anything
+        else is done with them; ``shape`` names the expected JSON in the 422 of anything else."""
+        if not isinstance(value, list):
+            raise ApiError(422, shape)
+        self.check_count(len(value))
+        if not all(isinstance(text, str) for text in value):
+            raise ApiError(422, shape)
+        return value
+
+    def _open_all(self, contents: list[Upload]) -> list[Image.Image | ApiError]:
+        """Decode the base64 entries and open every image's header; refuse the request when they
+        hold too many pixels together."""
+        opened: list[Image.Image | ApiError] = []
         for content in contents:
             try:
-                opened.append(content if isinstance(content, ApiError) else open_image(content, self.limits))
+                opened.append(open_image(decode_base64(content) if isinstance(content, str) else content, self.limits))
             except ApiError as error:
                 opened.append(error)
         pixels = sum(i.size[0] * i.size[1] for i in opened if isinstance(i, Image.Image))
@@ -250,9 +264,10 @@ class ReadingService:
             raise ApiError(413, f"{pixels} pixels in one request, the limit is {self.limits.max_request_pixels}")
         return opened
 
-    async def read(self, contents: list[bytes | ApiError], options: ReadOptions = DEFAULT_OPTIONS) -> list:
-        """Read image files in order: a ``Reading`` for each, or the ``ApiError`` of an image that
-        cannot be read (the others are read all the same)."""
+    async def read(self, contents: list[Upload], options: ReadOptions = DEFAULT_OPTIONS) -> list:
+        """Read image files (or their base64 texts) in order: a ``Reading`` for each, or the
+        ``ApiError`` of an image that cannot be read (the others are read all the same). The count
+        is checked first, then every entry is decoded off the event loop."""
         self.check_count(len(contents))
         self.check_options(options)
         opened = await self.run_blocking(self._open_all, contents)

@@ -22,10 +22,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from captcha_ocr.reading.reader import Reading
-from captcha_ocr.serving.bodies import content_kind, read_form, read_json
+from captcha_ocr.serving.bodies import FORM_KINDS, content_kind, read_form, read_json
 from captcha_ocr.serving.deps import Service, require_api_key
 from captcha_ocr.serving.schemas import BatchOcrAnswer, FormOcrAnswer, HealthAnswer, JsonOcrAnswer, OcrData, Probability
-from captcha_ocr.serving.service import ApiError, ReadingService, ReadOptions, decode_or_error, length_option
+from captcha_ocr.serving.service import ApiError, ReadingService, ReadOptions, Upload, length_option
 
 router = APIRouter(tags=["ddddocr"])
 
@@ -85,7 +85,7 @@ def ocr_data(reading: Reading, probability: bool, classes: list[str]) -> OcrData
     return OcrData(text=reading.text)
 
 
-async def read_one(service: ReadingService, content: bytes | ApiError, options: ReadOptions) -> Reading:
+async def read_one(service: ReadingService, content: Upload, options: ReadOptions) -> Reading:
     (outcome,) = await service.read([content], options)
     if isinstance(outcome, ApiError):
         raise outcome
@@ -96,9 +96,9 @@ async def form_ocr(request: Request, service: ReadingService) -> FormOcrAnswer:
     form = await read_form(request, service, FORM_PARTS)
     upload, text = form.get("file"), form.get("image")
     if hasattr(upload, "read"):
-        content: bytes | ApiError = await upload.read()
+        content: Upload = await upload.read()
     elif isinstance(text, str) and text:
-        content = decode_or_error(text)
+        content = text
     else:
         return FormOcrAnswer(code=400, message="Either file or image must be provided")
     charsets = form.get("charsets")
@@ -106,9 +106,8 @@ async def form_ocr(request: Request, service: ReadingService) -> FormOcrAnswer:
     allow = charsets if isinstance(charsets, str) and charsets else None
     options = ReadOptions(allow, probability, length_option(form.get("length")))
     reading = await read_one(service, content, options)
-    if probability:
-        return FormOcrAnswer(code=200, message="Success", data=Probability.of(reading, service.reader.classes))
-    return FormOcrAnswer(code=200, message="Success", data=reading.text)
+    data = Probability.of(reading, service.reader.classes) if probability else reading.text
+    return FormOcrAnswer(code=200, message="Success", data=data, warning=service.allowance_warning(options))
 
 
 async def json_options(request: Request, service: ReadingService) -> tuple[dict, ReadOptions]:
@@ -125,7 +124,7 @@ async def json_options(request: Request, service: ReadingService) -> tuple[dict,
 async def ocr(request: Request, service: Service) -> FormOcrAnswer | JsonOcrAnswer:
     """Read one image as ddddocr-fastapi (form) or ddddocr's own API (JSON) does."""
     kind = content_kind(request)
-    if kind in ("multipart/form-data", "application/x-www-form-urlencoded"):
+    if kind in FORM_KINDS:
         try:
             return await form_ocr(request, service)
         except ApiError as error:  # ddddocr-fastapi reports every failure in the body
@@ -136,11 +135,11 @@ async def ocr(request: Request, service: Service) -> FormOcrAnswer | JsonOcrAnsw
         payload, options = await json_options(request, service)
         if not isinstance(payload.get("image"), str):
             raise ApiError(422, 'JSON must hold "image": "<base64>"')
-        reading = await read_one(service, decode_or_error(payload["image"]), options)
+        reading = await read_one(service, payload["image"], options)
     except ApiError as error:
         return JSONResponse(JsonOcrAnswer(success=False, message=error.message).model_dump(), error.status)
-    return JsonOcrAnswer(success=True, message="OCR succeeded", data=ocr_data(reading, options.distribution,
-                                                                              service.reader.classes))  # fmt: skip
+    data = ocr_data(reading, options.distribution, service.reader.classes)
+    return JsonOcrAnswer(success=True, message="OCR succeeded", data=data, warning=service.allowance_warning(options))
 
 
 @router.post("/ocr/batch", dependencies=[Depends(require_api_key)])
@@ -149,17 +148,16 @@ async def ocr_batch(request: Request, service: Service) -> BatchOcrAnswer:
     ddddocr's answer shape: ``data`` in order, null for an image that cannot be read."""
     try:
         payload, options = await json_options(request, service)
-        images = payload.get("images")
-        if not isinstance(images, list) or not all(isinstance(i, str) for i in images):
-            raise ApiError(422, 'JSON must hold "images": ["<base64>", ...]')
-        outcomes = await service.read([decode_or_error(i) for i in images], options)
+        images = service.base64_images(payload.get("images"), 'JSON must hold "images": ["<base64>", ...]')
+        outcomes = await service.read(images, options)
     except ApiError as error:
         return JSONResponse(BatchOcrAnswer(success=False, message=error.message).model_dump(), error.status)
     classes = service.reader.classes
     data = [ocr_data(o, options.distribution, classes) if isinstance(o, Reading) else None for o in outcomes]
     errors = {i: o.message for i, o in enumerate(outcomes) if isinstance(o, ApiError)}
     return BatchOcrAnswer(success=not errors, message="OCR succeeded" if not errors else f"{len(errors)} image(s) "
-                          "could not be read", data=data, errors=errors)  # fmt: skip
+                          "could not be read", data=data, errors=errors,
+                          warning=service.allowance_warning(options))  # fmt: skip
 
 
 @router.get("/health")

@@ -9,7 +9,7 @@ from captcha_ocr.reading.answers import ANSWERS
 from captcha_ocr.serving.bodies import content_kind, read_form, read_json
 from captcha_ocr.serving.deps import Service, require_api_key
 from captcha_ocr.serving.schemas import ImageReading, InputSize, ModelAnswer, ReadAnswer, StatsAnswer
-from captcha_ocr.serving.service import ApiError, ReadOptions, decode_or_error, length_option
+from captcha_ocr.serving.service import ApiError, ReadOptions, Upload, length_option
 
 Answer = Enum("Answer", {name: name for name in ANSWERS}, type=str)  # what ?answer= may ask for
 
@@ -49,21 +49,15 @@ async def read(
     kind = content_kind(request)
     if kind == "multipart/form-data":
         form = await read_form(request, service, service.limits.max_images)
-        contents: list = [await value.read() for _, value in form.multi_items() if hasattr(value, "read")]
+        contents: list[Upload] = [await value.read() for _, value in form.multi_items() if hasattr(value, "read")]
     elif kind == "application/json":
         payload = await read_json(request, service)
-        images = payload.get("images") if isinstance(payload, dict) else None
-        if not isinstance(images, list):
-            raise ApiError(422, JSON_SHAPE)
-        service.check_count(len(images))
-        if not all(isinstance(i, str) for i in images):
-            raise ApiError(422, JSON_SHAPE)
-        contents = [decode_or_error(text) for text in images]
+        contents = list(service.base64_images(payload.get("images") if isinstance(payload, dict) else None, JSON_SHAPE))
     else:
         raise ApiError(415, "send multipart/form-data files or application/json base64 images")
     outcomes = await service.read(contents, options)
     results = [ImageReading.of(i, outcome, answer) for i, outcome in enumerate(outcomes)]
-    return ReadAnswer(model=service.model_name, results=results)
+    return ReadAnswer(model=service.model_name, results=results, warning=service.allowance_warning(options))
 
 
 @router.get("/model")
