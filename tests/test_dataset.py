@@ -117,3 +117,25 @@ def test_any_image_mode_becomes_the_same_grey_input(make_folder, mode: str) -> N
     reference, _ = build(make_folder(["226md"], name="reference"))[0]
     tolerance = 0.08 if mode in ("P", "CMYK") else 0.01  # palette and JPEG are lossy
     assert (image - reference).abs().mean() < tolerance
+
+
+def bomb_png(path: Path, width: int, height: int) -> Path:
+    """A small PNG file whose header says ``width`` x ``height`` (a decompression bomb's shape)."""
+    import struct
+    import zlib
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grey
+    chunk = b"IHDR" + header
+    ihdr = struct.pack(">I", len(header)) + chunk + struct.pack(">I", zlib.crc32(chunk))
+    data = zlib.compress(bytes(width + 1) * 64)  # a few rows; the rest would be zeros too
+    idat = struct.pack(">I", len(data)) + b"IDAT" + data + struct.pack(">I", zlib.crc32(b"IDAT" + data))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + ihdr + idat)
+    return path
+
+
+def test_an_image_over_the_pixel_limit_is_refused_from_its_header(make_folder) -> None:
+    folder = make_folder(["226md", "bcdef"])
+    bomb = bomb_png(folder / "bcd22.png", 13_000, 13_000)
+    with pytest.raises(BadSampleError, match="13000 x 13000 pixels, over the limit") as error:
+        build(folder)
+    assert str(bomb) in str(error.value) and "remove or rename" in str(error.value)

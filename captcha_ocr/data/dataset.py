@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from captcha_ocr.reading.images import IMAGE_SUFFIXES, is_image_file, load_image, not_a_regular_file
+from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, is_image_file, load_image, not_a_regular_file
 from captcha_ocr.reading.tokenizer import Tokenizer
 
 # The whole stem is the label, except for an optional "_<number>" suffix that lets two images
@@ -155,7 +155,8 @@ class CaptchaDataset(Dataset):
             shown = "\n  ".join(skipped[:MAX_LISTED])
             more = f"\n  ... and {len(skipped) - MAX_LISTED} more" if len(skipped) > MAX_LISTED else ""
             raise BadSampleError(
-                f"{len(skipped)} bad file(s) (--data.skip_bad_files true leaves them out):\n  {shown}{more}"
+                f"{len(skipped)} bad file(s): remove or rename them (main.py fit: --data.skip_bad_files true leaves "
+                f"them out):\n  {shown}{more}"
             )
         if skipped:
             warnings.warn(f"skipped {len(skipped)} bad file(s):\n" + "\n".join(skipped), stacklevel=2)
@@ -187,7 +188,7 @@ class CaptchaDataset(Dataset):
             except ValueError as error:
                 raise BadSampleError(f"{path}: invalid label: {error}") from None
         try:
-            image = torch.from_numpy(load_image(path, *preparation))
+            image = torch.from_numpy(load_image(path, *preparation, max_pixels=DEFAULT_MAX_PIXELS))  # bombs: refused
         except Exception as error:  # Pillow raises OSError, SyntaxError, DecompressionBombError, ...
             raise BadSampleError(f"{path}: cannot be read as an image: {error}") from None
         return label, image
