@@ -20,6 +20,7 @@ import importlib
 import importlib.util
 import json
 import os
+import signal
 import socket
 import sys
 from collections.abc import Sequence
@@ -29,6 +30,7 @@ from types import ModuleType
 from captcha_ocr.reading.answers import ANSWERS, answer_record
 from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, is_image_file, not_a_regular_file
 from captcha_ocr.reading.reader import Length, Reading, parse_length
+from captcha_ocr.reading.weights import SHIPPED
 from captcha_ocr.serving.service import Limits
 
 PROGRESS_THRESHOLD = 200  # show a progress bar from this many images on
@@ -135,6 +137,7 @@ def serve(args: argparse.Namespace) -> int:
         import uvicorn
 
         from captcha_ocr.serving.app import create_app
+        from captcha_ocr.serving.protocol import HeadDeadlineProtocol
     except ImportError:
         print("captcha-ocr: serving needs the serve extra: pip install 'captcha_ocr[serve]'", file=sys.stderr)
         return 2
@@ -156,9 +159,10 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     print(f"captcha-ocr: serving {args.model or 'crnn'} ({args.backend}) on http://{args.host}:{args.port}/"
           f"{' with an API key' if api_key else ''}", file=sys.stderr)  # fmt: skip
-    options = {"log_level": args.log_level, "timeout_graceful_shutdown": args.shutdown_grace}
+    options = {"log_level": args.log_level, "timeout_graceful_shutdown": args.shutdown_grace,
+               "http": HeadDeadlineProtocol}  # fmt: skip
     if args.workers == 1:
-        app = create_app(reader, args.model or "crnn", limits, api_key)
+        app = create_app(reader, model_name(args.model), limits, api_key)
         uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[listening])
         return 0
     from dataclasses import asdict
@@ -167,13 +171,19 @@ def serve(args: argparse.Namespace) -> int:
 
     from captcha_ocr.serving.app import SETTINGS_VARIABLE
 
-    settings = {"model": args.model, "backend": args.backend, "threads": args.threads, "name": args.model or "crnn",
+    settings = {"model": args.model, "backend": args.backend, "threads": args.threads, "name": model_name(args.model),
                 "min_confidence": args.min_confidence, "limits": asdict(limits), "api_key": api_key}  # fmt: skip
     os.environ[SETTINGS_VARIABLE] = json.dumps(settings)  # read by each worker process
     config = uvicorn.Config("captcha_ocr.serving.app:app_from_environment", factory=True, workers=args.workers,
                             **options)  # fmt: skip
     Multiprocess(config, sockets=[listening]).run()
     return 0
+
+
+def model_name(model: str | None) -> str:
+    """How the server names its model in answers: a shipped name, or a file's stem (never the
+    server's own file path)."""
+    return Path(model).stem if model else "crnn"
 
 
 def positive_int(text: str) -> int:
@@ -376,11 +386,11 @@ def synth(args: argparse.Namespace) -> int:
     if (module := training_module("data.synth", "synth")) is None:
         return 2
     try:
-        if args.kind == "random" and not args.charset:
+        if args.kind != "arithmetic" and not args.charset:
             raise ValueError("--charset is needed to draw random labels")
         min_length, max_length = module.parse_lengths(args.length)
         paths = module.synthesize(args.out, args.count, args.charset, min_length, max_length, args.seed, args.width,
-                                  args.height, kind=args.kind, style=args.style)  # fmt: skip
+                                  args.height, kind=args.kind, style=args.style, workers=args.workers)  # fmt: skip
     except (ValueError, FileExistsError) as error:
         print(f"captcha-ocr: cannot draw: {error}", file=sys.stderr)
         return 2
@@ -396,6 +406,21 @@ def default_train_out(folder: Path) -> Path:
     return base / "runs" / folder.name
 
 
+def base_problem(base: str | None) -> str | None:
+    """Why ``--base`` cannot start a fine-tuning, or None: it must be a shipped model's name or a
+    ``.pt`` / ``.ckpt`` file (an ``.onnx`` file holds no trainable weights)."""
+    if base is None or base in SHIPPED:
+        return None
+    path = Path(base)
+    if path.suffix.lower() == ".onnx":
+        return f"an .onnx file cannot be trained further: give its .pt file ({path.with_suffix('.pt').name})"
+    if path.suffix.lower() not in (".pt", ".ckpt"):
+        return f"not a .pt / .ckpt file nor a shipped model ({', '.join(SHIPPED)})"
+    if not path.is_file():
+        return "no such file"
+    return None
+
+
 def train(args: argparse.Namespace) -> int:
     """Bad input (no folder, too few labels, a bad file) is one line and exit code 2, as for ``fit``."""
     if (module := training_module("training.train", "train")) is None:
@@ -407,10 +432,16 @@ def train(args: argparse.Namespace) -> int:
     if args.unlabelled is not None and not args.unlabelled.is_dir():
         print(f"captcha-ocr: --unlabelled: no folder at {args.unlabelled}", file=sys.stderr)
         return 2
+    if (problem := base_problem(args.base)) is not None:
+        print(f"captcha-ocr: --base {args.base}: {problem}", file=sys.stderr)
+        return 2
     try:
         trained = module.train_folder(args.folder, out, args.labels, args.steps, args.folds, args.seed,
                                       sys.stderr.isatty(), args.base, args.head, args.unlabelled,
-                                      args.rounds, args.lr)  # fmt: skip
+                                      args.rounds, args.lr, args.resume)  # fmt: skip
+    except module.TrainingStoppedError as error:
+        print(f"captcha-ocr: train {error}; the previous model in {out}, if any, is kept", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except (ValueError, OSError, KeyError) as error:
         print(f"captcha-ocr: cannot train: {error}", file=sys.stderr)
         return 2
@@ -457,7 +488,10 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
     training.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's)")
     training.add_argument("--rounds", type=positive_int, default=2,
                           help="rounds of self-training with --unlabelled (default 2)")  # fmt: skip
-    training.add_argument("--seed", type=int, default=0)
+    training.add_argument("--seed", type=non_negative_int, default=0)
+    training.add_argument("--resume", action="store_true",
+                          help="continue an interrupted run into the same --out from its last saved state (saved "
+                          "every 500 steps) instead of starting again")  # fmt: skip
     start = training.add_mutually_exclusive_group()
     start.add_argument("--base", default="base",
                        help="fine-tune from this model: a .pt/.ckpt file or a shipped name (default: base, "
@@ -511,8 +545,9 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
         "(<label>.png, <label>_<k>.png when a label repeats); the same seed draws the same files.",
     )
     drawing.add_argument("--count", "--n", dest="count", type=positive_int, required=True, help="number of images")
-    drawing.add_argument("--kind", choices=("random", "arithmetic"), default="random",
-                         help="random labels of --charset and --length, or arithmetic: 12+7=?, 9x3=, ...")  # fmt: skip
+    drawing.add_argument("--kind", choices=("random", "arithmetic", "both"), default="random",
+                         help="random labels of --charset and --length, arithmetic: 12+7=?, 9x3=, ..., or both "
+                         "(a tenth arithmetic)")  # fmt: skip
     drawing.add_argument("--style", choices=("captcha", "mixed"), default="captcha",
                          help="draw with the captcha package at --width x --height, or with five generator "
                          "libraries (captcha, wheezy.captcha, claptcha, multicolorcaptcha, easy-captcha-python) at "
@@ -520,9 +555,11 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
     drawing.add_argument("--charset", help="characters to draw random labels from")
     drawing.add_argument("--length", default="5", help="label length, or a range such as 4-6")
     drawing.add_argument("--out", type=Path, required=True, help="new or empty folder")
-    drawing.add_argument("--seed", type=int, default=0)
+    drawing.add_argument("--seed", type=non_negative_int, default=0)
     drawing.add_argument("--width", type=positive_int, default=160)
     drawing.add_argument("--height", type=positive_int, default=60)
+    drawing.add_argument("--workers", type=positive_int, default=1,
+                         help="processes that draw (beyond 2,500 images; the same files for any number)")  # fmt: skip
     drawing.set_defaults(run=synth)
 
 

@@ -16,15 +16,21 @@ readings above a confidence chosen on the out-of-fold readings and unchanged und
 policy, and a new model trains on the labels and those pseudo-labels; for a few rounds.
 """
 
+import functools
+import logging
+import shutil
 import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 from captcha_ocr.analysis.errors import worst
 from captcha_ocr.analysis.figures import worst_images_grid
@@ -33,7 +39,7 @@ from captcha_ocr.data.datamodule import CaptchaDataModule
 from captcha_ocr.data.dataset import DEFAULT_LABEL_PATTERN, read_labels_csv
 from captcha_ocr.data.sources import labelled_files
 from captcha_ocr.model.checkpoint import save_model
-from captcha_ocr.model.network import ModelSpec
+from captcha_ocr.model.network import CaptchaNet, ModelSpec
 from captcha_ocr.model.transfer import HeadInit
 from captcha_ocr.training.evaluation import evaluate
 from captcha_ocr.training.lightning_cli import CaptchaCLI
@@ -42,6 +48,8 @@ from captcha_ocr.training.system import CaptchaSystem
 RECIPE = resources.files("captcha_ocr.training") / "recipes" / "crnn.yaml"
 FINETUNE = resources.files("captcha_ocr.training") / "recipes" / "finetune.yaml"
 MIN_LABELS = 10
+P, R = ParamSpec("P"), TypeVar("R")
+RESUME_EVERY = 500  # steps between saved states of a run
 # Pseudo-labels are kept above the highest confidence of a wrong out-of-fold reading, and never
 # below this.
 MIN_PSEUDO_CONFIDENCE = 0.5
@@ -138,9 +146,13 @@ def fit(
     lr: float | None = None,
     folds: int = 1,
     fold: int = 0,
+    resume: bool = False,
 ) -> tuple[CaptchaSystem, CaptchaDataModule]:
     """Train the recipe for ``steps`` on every image of ``data_dir`` but fold ``fold`` of ``folds``
-    (``folds=1``: on all of them), with no validation and no checkpoint choice."""
+    (``folds=1``: on all of them), with no validation and no checkpoint choice.
+
+    Every ``RESUME_EVERY`` steps the run's state is saved to ``out/resume/<name>/last.ckpt`` (and
+    removed when the run ends); ``resume`` continues from that state if it is there."""
     (shortest, longest), configs = labelled.lengths, [RECIPE] if base is None else [RECIPE, FINETUNE]
     args = [
         *(arg for config in configs for arg in ("--config", str(config))),
@@ -163,10 +175,14 @@ def fit(
         cli = CaptchaCLI(args=args, run=False)
     trainer, system, data = cli.trainer, cli.model, cli.datamodule
     # A fixed schedule chooses no checkpoint: the model is taken from memory at the end.
-    trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, ModelCheckpoint)] + [Progress(name)]
+    state = out / "resume" / name
+    saver = ModelCheckpoint(dirpath=state, save_top_k=0, save_last=True, every_n_train_steps=RESUME_EVERY)
+    trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, ModelCheckpoint)] + [Progress(name), saver]
+    last = state / "last.ckpt"
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*(does not have many workers|too few batches|val_dataloader).*")
-        trainer.fit(system, datamodule=data)
+        trainer.fit(system, datamodule=data, ckpt_path=last if resume and last.is_file() else None)
+    shutil.rmtree(state, ignore_errors=True)
     return system, data
 
 
@@ -200,18 +216,78 @@ def pseudo_threshold(results: Sequence[ImageResult]) -> float:
     return max([MIN_PSEUDO_CONFIDENCE, *(min(c + 1e-6, 1.0) for c in wrong)])
 
 
-def save(system: CaptchaSystem, out: Path) -> tuple[Path, Path | None]:
-    """``model.pt`` and, with the export extra, ``model.onnx`` in ``out``."""
-    weights = out / "model.pt"
-    save_model(system.model.eval(), ModelSpec.from_hparams(system.hparams), weights)
+def save(model: CaptchaNet, spec: ModelSpec, out: Path) -> tuple[Path, Path | None]:
+    """``model.pt`` and, with the export extra, ``model.onnx`` in ``out``, replaced as a pair.
+
+    Both are written under temporary names in ``out`` first; only when both are complete is the
+    old ``model.onnx`` removed and the new files renamed into place (``.pt``, then ``.onnx``). So
+    ``out`` never holds two files of different runs: at any instant, the old pair, the new pair,
+    or (between two renames) one file alone. A failed write (a full disk) removes the temporary
+    files and keeps the old pair.
+
+    Raises:
+        OSError: A file could not be written, naming it; the old pair is untouched.
+    """
+    weights, onnx = out / "model.pt", out / "model.onnx"
+    partial_weights, partial_onnx = out / ".model.partial.pt", out / ".model.partial.onnx"
     try:
-        from captcha_ocr.model.export import export_onnx
+        save_model(model.eval(), spec, partial_weights)
+        try:
+            from captcha_ocr.model.export import export_onnx
 
-        return weights, export_onnx(out / "model.onnx", weights)
-    except ImportError:  # the export extra (onnx) is not installed: the .pt file reads with torch
+            export_onnx(partial_onnx, partial_weights)
+        except ImportError:  # the export extra (onnx) is not installed: the .pt file reads with torch
+            partial_onnx = None
+    except (OSError, RuntimeError) as error:  # torch reports a full disk as a RuntimeError
+        for partial in (out / ".model.partial.pt", out / ".model.partial.onnx"):
+            partial.unlink(missing_ok=True)
+        raise OSError(f"could not write the model into {out} ({error}); the previous model there is kept") from error
+    onnx.unlink(missing_ok=True)
+    partial_weights.replace(weights)
+    if partial_onnx is None:
         return weights, None
+    partial_onnx.replace(onnx)
+    return weights, onnx
 
 
+class TrainingStoppedError(Exception):
+    """The training was stopped by a signal before its model was written."""
+
+
+def stoppable(function: Callable[P, R]) -> Callable[P, R]:
+    """``function`` with the libraries quiet and Lightning's exit on SIGTERM (a ``SystemExit``
+    of code 0, as if the run had succeeded) turned into ``TrainingStoppedError``."""
+
+    @functools.wraps(function)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            with quiet_libraries():
+                return function(*args, **kwargs)
+        except SIGTERMException:
+            raise TrainingStoppedError("stopped by SIGTERM before the model was written") from None
+
+    return run
+
+
+@contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """Lightning's start-up lines (seed, accelerators, tips) and library deprecation warnings
+    off: ``train`` prints its own progress."""
+    loggers = [logging.getLogger(name) for name in ("lightning.pytorch", "lightning.fabric")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", message=".*(LeafSpec|is deprecated).*")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+@stoppable
 def train_folder(
     data_dir: Path,
     out: Path,
@@ -225,6 +301,7 @@ def train_folder(
     unlabelled: Path | None = None,
     rounds: int = 2,
     lr: float | None = None,
+    resume: bool = False,
 ) -> TrainedModel:
     """Estimate the recipe's accuracy on the folder by ``folds``-fold cross-validation, then train
     the model it ships on every label (and, with ``unlabelled``, on pseudo-labels), into ``out``.
@@ -246,6 +323,8 @@ def train_folder(
         unlabelled: Folder of unlabelled images of the same style for self-training.
         rounds: Rounds of self-training.
         lr: Peak learning rate (default: the recipe's).
+        resume: Continue each interrupted run of an earlier call with the same ``out`` from its
+            last saved state (every ``RESUME_EVERY`` steps) instead of starting it again.
 
     Raises:
         ValueError: Too few labels, a bad file, or ``unlabelled`` without an estimate.
@@ -270,7 +349,7 @@ def train_folder(
         by_name = {path.name: path for path in labelled.files}
         figure = worst_images_grid(chosen, [by_name[r.file] for r in chosen], title="Worst out-of-fold readings")
         figure.savefig(worst_images, dpi=110)
-    system, data = fit(data_dir, labels_csv, labelled, out, "model", *common)
+    system, data = fit(data_dir, labels_csv, labelled, out, "model", *common, resume=resume)
     kept: list[int] = []
     if unlabelled is not None:
         from captcha_ocr.training.self_training import self_train
@@ -281,6 +360,6 @@ def train_folder(
         labels = dict(zip(labelled.files, labelled.labels, strict=True))
         system, kept = self_train(system, data.augmentation, labels, unlabelled, out, pseudo_threshold(held_out),
                                   rounds, fit_round)  # fmt: skip
-    weights, onnx = save(system, out)
+    weights, onnx = save(system.model, ModelSpec.from_hparams(system.hparams), out)
     return TrainedModel(weights, onnx, len(labelled.files), summary, worst_images, tuple(kept), steps,
                         time.perf_counter() - start)  # fmt: skip
