@@ -1,13 +1,14 @@
-"""The pretraining set's drawing: five generator libraries, fonts that have every glyph, the same
-images from the same seed."""
+"""The pretraining set's drawing: five generator libraries, fonts that have every glyph, a contrast
+floor, light on dark and arithmetic among the texts, the same images from the same seed."""
 
 import string
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from captcha_ocr.data.styles import STYLES, covers, font_pool
-from captcha_ocr.data.synth import draw_captchas
+from captcha_ocr.data.styles import CONTRAST_FLOOR, STYLES, contrast, covers, font_pool
+from captcha_ocr.data.synth import ARITHMETIC_CHARSET, draw_captchas, drawing
 
 CHARSET = string.digits + string.ascii_letters
 
@@ -36,3 +37,28 @@ def test_mixed_drawing_is_reproducible_from_its_seed() -> None:
     first = drawn(3)
     assert first == drawn(3) and first != drawn(4)
     assert all(4 <= len(label) <= 8 and set(label) <= set(CHARSET) for label, _ in first)
+
+
+def test_mixed_drawings_keep_the_contrast_floor_and_some_are_light_on_dark() -> None:
+    drawn = [image for _, image in draw_captchas(60, CHARSET, 3, 10, 0, style="mixed")]
+    assert all(contrast(image) >= CONTRAST_FLOOR for image in drawn)
+    dark_pages = [image for image in drawn if np.median(np.asarray(image.convert("L"))) < 128]
+    assert 1 <= len(dark_pages) <= 25  # INVERTED_SHARE of 60 is 9
+
+
+def test_kind_both_mixes_arithmetic_among_random_texts() -> None:
+    labels = [label for label, _ in draw_captchas(80, CHARSET, 3, 10, 0, kind="both")]
+    arithmetic = [label for label in labels if "=" in label]
+    assert 1 <= len(arithmetic) <= 20  # ARITHMETIC_SHARE of 80 is 8
+    assert all(set(label) <= set(ARITHMETIC_CHARSET) for label in arithmetic)
+    assert all(3 <= len(label) <= 10 and set(label) <= set(CHARSET) for label in labels if "=" not in label)
+
+
+def test_a_large_drawing_is_the_same_for_any_number_of_workers() -> None:
+    def drawn(workers: int) -> list[tuple[str, bytes]]:
+        pairs = drawing(12, CHARSET, 4, 6, 0, 160, 60, "random", "captcha", workers, chunk=5)
+        return [(label, image.tobytes()) for label, image in pairs]
+
+    one = drawn(1)
+    assert len(one) == 12 and one == drawn(2)
+    assert [label for label, _ in one[:5]] == [label for label, _ in draw_captchas(5, CHARSET, 4, 6, "0:0")]

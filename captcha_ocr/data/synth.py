@@ -14,6 +14,7 @@ the five libraries of ``--style mixed`` (``data.styles``), at their own sizes in
 import random
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Literal
 
@@ -30,10 +31,11 @@ def parse_lengths(text: str) -> tuple[int, int]:
     return lengths
 
 
-Kind = Literal["random", "arithmetic"]
+Kind = Literal["random", "arithmetic", "both"]
 Drawing = Literal["captcha", "mixed"]
 ARITHMETIC_CHARSET = "+-0123456789=?x"  # what arithmetic captchas are written with
 ARITHMETIC_LENGTHS = (4, 7)  # 1+2= ... 12+17=?
+ARITHMETIC_SHARE = 0.1  # of the labels of kind "both"
 
 
 def random_expression() -> str:
@@ -61,7 +63,8 @@ def draw_captchas(
     style: Drawing = "captcha",
 ) -> Iterator[tuple[str, Image.Image]]:
     """Yield ``count`` (label, image) pairs with random labels (``kind="random"``: of ``charset``
-    and ``min_length``-``max_length`` characters; ``"arithmetic"``: ``random_expression()``),
+    and ``min_length``-``max_length`` characters; ``"arithmetic"``: ``random_expression()``;
+    ``"both"``: ``ARITHMETIC_SHARE`` of expressions among random texts),
     drawn by the ``captcha`` package (``style="captcha"``) or each by one of five libraries
     (``"mixed"``, see ``data.styles``); the same arguments give the same pairs. Python's global
     ``random`` state is seeded while drawing and restored between pairs (the generators draw from
@@ -69,7 +72,8 @@ def draw_captchas(
     if style == "mixed":
         from captcha_ocr.data.styles import mixed_style
 
-        draw = mixed_style(ARITHMETIC_CHARSET if kind == "arithmetic" else charset)
+        characters = {"random": charset, "arithmetic": ARITHMETIC_CHARSET, "both": charset + ARITHMETIC_CHARSET}[kind]
+        draw = mixed_style("".join(sorted(set(characters))))
     else:
         from captcha.image import ImageCaptcha
 
@@ -82,7 +86,7 @@ def draw_captchas(
         outside = random.getstate()
         random.setstate(inside)
         try:
-            if kind == "arithmetic":
+            if kind == "arithmetic" or (kind == "both" and random.random() < ARITHMETIC_SHARE):
                 label = random_expression()
             else:
                 label = "".join(random.choice(charset) for _ in range(random.randint(min_length, max_length)))
@@ -91,6 +95,31 @@ def draw_captchas(
         finally:
             random.setstate(outside)
         yield label, image
+
+
+CHUNK = 2500  # images per seed of a large drawing
+
+
+def draw_chunk(args: tuple) -> list[tuple[str, Image.Image]]:
+    """``draw_captchas(*args)`` as a list: one chunk of a drawing, in a worker process."""
+    return list(draw_captchas(*args))
+
+
+def drawing(
+    n: int, charset: str, min_length: int, max_length: int, seed: int, width: int, height: int, kind: Kind,
+    style: Drawing, workers: int, chunk: int = CHUNK,
+) -> Iterator[tuple[str, Image.Image]]:  # fmt: skip
+    """The pairs of ``synthesize``: ``draw_captchas`` seeded with ``seed`` up to ``chunk`` images;
+    beyond, chunk ``k`` of ``chunk`` images seeded with ``"<seed>:<k>"``, drawn by ``workers``
+    processes (the same pairs for any number of workers)."""
+    if n <= chunk:
+        yield from draw_captchas(n, charset, min_length, max_length, seed, width, height, kind, style)
+        return
+    chunks = [(min(chunk, n - start), charset, min_length, max_length, f"{seed}:{k}", width, height, kind, style)
+              for k, start in enumerate(range(0, n, chunk))]  # fmt: skip
+    with ProcessPoolExecutor(workers) as pool:
+        for pairs in pool.map(draw_chunk, chunks):
+            yield from pairs
 
 
 def synthesize(
@@ -105,16 +134,17 @@ def synthesize(
     progress: bool = True,
     kind: Kind = "random",
     style: Drawing = "captcha",
+    workers: int = 1,
 ) -> list[Path]:
-    """Write ``n`` captchas with random labels (see ``draw_captchas``); the same arguments give the
-    same files."""
+    """Write ``n`` captchas with random labels (see ``draw_captchas`` and ``drawing``); the same
+    arguments give the same files."""
     folder = Path(out)
     if folder.exists() and any(folder.iterdir()):
         raise FileExistsError(f"{folder} is not empty")
     folder.mkdir(parents=True, exist_ok=True)
     seen: Counter = Counter()
     paths = []
-    drawn = draw_captchas(n, charset, min_length, max_length, seed, width, height, kind, style)
+    drawn = drawing(n, charset, min_length, max_length, seed, width, height, kind, style, workers)
     for label, image in track(drawn, total=n, description="drawing", disable=not progress):
         stem = label if not seen[label] else f"{label}_{seen[label]}"
         seen[label] += 1
