@@ -221,6 +221,18 @@ def test_sigterm_ends_the_server_within_its_grace_period_despite_a_hanging_uploa
     assert stopped < 2 + 3  # the grace period, plus start-up of nothing
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_ends_the_server_once_its_requests_are_answered_not_at_the_grace_period(weights, workers) -> None:
+    flags = ("--shutdown-grace", "30", "--workers", workers)
+    with serve_process(weights, *flags, ready_within=60) as (server, port), httpx.Client() as client:
+        assert client.get(f"http://127.0.0.1:{port}/v1/model").status_code == 200  # a kept-alive idle connection
+        started = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=40)
+        stopped = time.monotonic() - started
+    assert stopped < 10  # far inside the 30 s of grace: nothing was left to answer
+
+
 def test_count_parts_reads_the_boundary_quoted_or_not() -> None:
     body = b"--b1\r\n\r\nx\r\n--b1\r\n\r\ny\r\n--b1--\r\n"
     assert count_parts(body, "multipart/form-data; boundary=b1") == 2

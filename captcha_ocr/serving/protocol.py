@@ -5,7 +5,9 @@ uvicorn's keep-alive timeout covers idle connections only, and ``bodies.RequestD
 once the headers are in: a client that sends its request line and headers a byte a second holds
 a connection open for as long as it likes (slowloris). Here the head of every request must be
 complete within ``head_seconds`` of its first byte (of the connection's opening, for the first
-request); else the connection is answered 408 and closed.
+request); else the connection is answered 408 and closed. Requests the parser refuses (a request
+line of 100,000 characters, a malformed head) are answered in JSON like every other error, not
+in uvicorn's plain text.
 """
 
 import asyncio
@@ -45,9 +47,16 @@ class HeadDeadlineProtocol(HttpToolsProtocol):
 
     def _head_late(self) -> None:
         self._head_deadline = None
-        if self.transport.is_closing():
-            return
-        body = json.dumps({"error": f"the request's headers took longer than {self.head_seconds} s"}).encode()
-        self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-                             b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body))  # fmt: skip
+        if not self.transport.is_closing():
+            message = f"the request's headers took longer than {self.head_seconds} s"
+            self._answer_and_close(b"408 Request Timeout", message)
+
+    def send_400_response(self, msg: str) -> None:
+        self._answer_and_close(b"400 Bad Request", f"not a valid HTTP request: a request line or header too long, "
+                               f"or a malformed head ({msg})")  # fmt: skip
+
+    def _answer_and_close(self, status: bytes, message: str) -> None:
+        body = json.dumps({"error": message}).encode()
+        self.transport.write(b"HTTP/1.1 %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+                             b"connection: close\r\n\r\n%s" % (status, len(body), body))  # fmt: skip
         self.transport.close()
