@@ -248,6 +248,13 @@ def test_train_command_names_bad_input(make_folder, tmp_path: Path, capsys) -> N
     assert "self-training chooses its confidence on the estimate's readings" in capsys.readouterr().err
     assert cli(["train", str(tmp_path / "more"), "--unlabelled", str(tmp_path / "nowhere")]) == 2
     assert "--unlabelled: no folder at" in capsys.readouterr().err
+    assert cli(["train", str(tmp_path / "more"), "--base", "model.onnx"]) == 2
+    assert "an .onnx file cannot be trained further: give its .pt file (model.pt)" in capsys.readouterr().err
+    assert cli(["train", str(tmp_path / "more"), "--base", "notes.txt"]) == 2
+    assert "not a .pt / .ckpt file nor a shipped model" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli(["train", str(tmp_path / "more"), "--seed", "-5"])
+    assert "--seed: must be 0 or more, got -5" in capsys.readouterr().err
 
 
 def test_train_writes_its_runs_outside_the_folder_it_trains_on(tmp_path: Path, monkeypatch) -> None:

@@ -107,4 +107,5 @@ def test_sigterm_during_train_exits_non_zero_in_one_line_and_writes_no_model(tmp
     _, stderr = child.communicate(timeout=60)
     assert child.returncode == 128 + signal.SIGTERM
     assert stderr.strip().splitlines()[-1].startswith("captcha-ocr: train stopped by SIGTERM")
+    assert not any(noise in stderr for noise in ("GPU available", "LitLogger", "deprecated", "Seed set"))
     assert not (out / "model.pt").exists() and not (out / "model.onnx").exists()
