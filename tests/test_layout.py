@@ -13,7 +13,13 @@ from .helpers import ROOT
 
 PACKAGE = ROOT / "captcha_ocr"
 HEAVY = ("torch", "lightning", "torchmetrics", "kornia", "captcha_ocr.model", "captcha_ocr.training")
-TORCH_FREE = [*sorted(PACKAGE.glob("reading/**/*.py")), PACKAGE / "analysis/results.py", PACKAGE / "analysis/errors.py"]
+TORCH_FREE = [
+    PACKAGE / "__init__.py",
+    PACKAGE / "_moved.py",
+    *sorted(PACKAGE.glob("reading/**/*.py")),
+    PACKAGE / "analysis/results.py",
+    PACKAGE / "analysis/errors.py",
+]
 TORCH_BACKEND = {("reading/reader.py", "_torch_runner")}  # (module, function) allowed to import torch
 
 

@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -253,6 +254,12 @@ class CaptchaReader:
         readings = iter(self.read_arrays(np.stack(arrays), allow, distribution, length) if arrays else [])
         for source, item in pending:
             yield source, next(readings) if isinstance(item, np.ndarray) else item
+
+
+@cache
+def shared_reader(model: str | Path, backend: Backend) -> CaptchaReader:
+    """One ``CaptchaReader`` per model and backend for the process (``captcha_ocr.read``)."""
+    return CaptchaReader(model, backend)
 
 
 def parse_length(value: object) -> Length | None:
