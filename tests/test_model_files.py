@@ -17,7 +17,7 @@ import torch
 from captcha_ocr.model.checkpoint import load_model
 from captcha_ocr.training import train
 
-from .helpers import ROOT, draw_captcha, model_spec
+from .helpers import ROOT, draw_captcha, model_spec, random_labels
 
 TINY = {"channels": (8, 16, 16), "lstm_hidden": 16}
 
@@ -92,8 +92,7 @@ def test_a_full_disk_keeps_the_old_pair_and_names_the_failure(tmp_path: Path, mo
 def test_sigterm_during_train_exits_non_zero_in_one_line_and_writes_no_model(tmp_path: Path) -> None:
     folder = tmp_path / "captchas"
     folder.mkdir()
-    for i in range(12):
-        label = "".join(random.Random(i).choice("2345678bcdefgmnpwxy") for _ in range(5))
+    for label in random_labels(12):
         draw_captcha(label).save(folder / f"{label}.png")
     out = tmp_path / "out"
     command = [sys.executable, "-m", "captcha_ocr.cli", "train", str(folder), "--out", str(out), "--folds", "0",

@@ -280,7 +280,7 @@ def quiet_libraries() -> Iterator[None]:
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=DeprecationWarning)
-            warnings.filterwarnings("ignore", message=".*(LeafSpec|is deprecated).*")
+            warnings.filterwarnings("ignore", message=".*(LeafSpec|is deprecated|smaller than the logging interval).*")
             yield
     finally:
         for logger, level in zip(loggers, levels, strict=True):
