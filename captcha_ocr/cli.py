@@ -559,7 +559,8 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
     drawing.add_argument("--width", type=positive_int, default=160)
     drawing.add_argument("--height", type=positive_int, default=60)
     drawing.add_argument("--workers", type=positive_int, default=1,
-                         help="processes that draw (beyond 2,500 images; the same files for any number)")  # fmt: skip
+                         help="processes that draw (beyond 2,500 images, in chunks of their own seeds: the same "
+                         "files for any number above 1; 1 draws one stream from --seed)")  # fmt: skip
     drawing.set_defaults(run=synth)
 
 

@@ -10,12 +10,8 @@ sizes, colours, fonts and noise drawn at random:
   lines and dots),
 - ``easy`` (``easy-captcha-python``'s ``SpecCaptcha``: coloured glyphs, circles, a Bézier curve).
 
-Fonts: those the libraries ship, those of six font packages of the index (``FONT_PACKAGES``: from
-hairline to black weights, sans, serif and rounded) and the system's TrueType and OpenType fonts,
-each kept only if it has a glyph for every character asked for (``font_pool``), and shared by all
-styles. ``mixed_style`` redraws an image whose grey version has too little contrast to read
-(``CONTRAST_FLOOR``: a colour pair that differs in hue only) and turns a share of them light on
-dark (``INVERTED_SHARE``). All randomness comes from
+Fonts: those the libraries ship and the system's TrueType fonts, each kept only if it has a glyph
+for every character asked for (``font_pool``), and shared by all styles. All randomness comes from
 Python's ``random`` module (``easy-captcha-python`` draws from ``secrets``: its ``num`` is
 replaced), so ``synth.draw_captchas`` makes the drawing reproducible from a seed.
 """
@@ -27,14 +23,9 @@ from functools import cache
 from importlib.util import find_spec
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont
 
 Style = Callable[[str], Image.Image]
-FONT_PACKAGES = ("font_roboto", "font_source_sans_pro", "font_source_serif_pro", "font_manrope", "font_fredoka_one",
-                 "font_intuitive")  # fmt: skip
-CONTRAST_FLOOR = 64  # grey levels between the 2nd and 98th percentile of a drawn image, at least
-INVERTED_SHARE = 0.15
 SYSTEM_FONT_DIRS = (Path("/usr/share/fonts"), Path("/usr/local/share/fonts"), Path("/Library/Fonts"),
                     Path("C:/Windows/Fonts"))  # fmt: skip
 
@@ -65,9 +56,9 @@ def covers(font_path: Path, characters: str) -> bool:
 @cache
 def font_pool(characters: str) -> tuple[Path, ...]:
     """TrueType fonts of the generator libraries and of the system that draw all ``characters``."""
-    folders = [package_dir(m) for m in ("captcha", "multicolorcaptcha", "easy_captcha", *FONT_PACKAGES)]
+    folders = [package_dir(m) for m in ("captcha", "multicolorcaptcha", "easy_captcha")]
     folders += [d for d in SYSTEM_FONT_DIRS if d.is_dir()]
-    candidates = sorted({p for folder in folders for p in folder.rglob("*.[tToO][tT][fF]")})
+    candidates = sorted({p for folder in folders for p in folder.rglob("*.[tT][tT][fF]")})
     fonts = tuple(p for p in candidates if covers(p, characters))
     if not fonts:
         raise RuntimeError(f"no font draws all of {characters!r}")
@@ -187,24 +178,9 @@ STYLES: dict[str, Callable[[Sequence[Path]], Style]] = {
 }
 
 
-def contrast(image: Image.Image) -> int:
-    """Grey levels between the 2nd and the 98th percentile of the image in grey."""
-    low, high = np.percentile(np.asarray(image.convert("L")), (2, 98))
-    return int(high - low)
-
-
-def mixed_style(characters: str, names: Sequence[str] = tuple(STYLES), attempts: int = 20) -> Style:
+def mixed_style(characters: str, names: Sequence[str] = tuple(STYLES)) -> Style:
     """A style that draws each text in one of ``names``, chosen at random, with fonts that have
-    every one of ``characters``; an image under ``CONTRAST_FLOOR`` is drawn again (up to
-    ``attempts`` times), and ``INVERTED_SHARE`` of them are turned light on dark."""
+    every one of ``characters``."""
     fonts = font_pool(characters)
     styles = [STYLES[name](fonts) for name in names]
-
-    def draw(text: str) -> Image.Image:
-        for _ in range(attempts):
-            image = random.choice(styles)(text).convert("RGB")
-            if contrast(image) >= CONTRAST_FLOOR:
-                break
-        return ImageOps.invert(image) if random.random() < INVERTED_SHARE else image
-
-    return draw
+    return lambda text: random.choice(styles)(text)

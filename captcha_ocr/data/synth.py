@@ -109,10 +109,10 @@ def drawing(
     n: int, charset: str, min_length: int, max_length: int, seed: int, width: int, height: int, kind: Kind,
     style: Drawing, workers: int, chunk: int = CHUNK,
 ) -> Iterator[tuple[str, Image.Image]]:  # fmt: skip
-    """The pairs of ``synthesize``: ``draw_captchas`` seeded with ``seed`` up to ``chunk`` images;
-    beyond, chunk ``k`` of ``chunk`` images seeded with ``"<seed>:<k>"``, drawn by ``workers``
-    processes (the same pairs for any number of workers)."""
-    if n <= chunk:
+    """The pairs of ``synthesize``: one ``workers=1`` stream of ``draw_captchas`` seeded with
+    ``seed``; with more workers, chunk ``k`` of ``chunk`` images seeded with ``"<seed>:<k>"``,
+    drawn by ``workers`` processes (the same pairs for any number of workers above one)."""
+    if workers == 1 or n <= chunk:
         yield from draw_captchas(n, charset, min_length, max_length, seed, width, height, kind, style)
         return
     chunks = [(min(chunk, n - start), charset, min_length, max_length, f"{seed}:{k}", width, height, kind, style)

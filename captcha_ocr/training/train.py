@@ -16,6 +16,7 @@ readings above a confidence chosen on the out-of-fold readings and unchanged und
 policy, and a new model trains on the labels and those pseudo-labels; for a few rounds.
 """
 
+import contextlib
 import functools
 import logging
 import shutil
@@ -183,6 +184,8 @@ def fit(
         warnings.filterwarnings("ignore", message=".*(does not have many workers|too few batches|val_dataloader).*")
         trainer.fit(system, datamodule=data, ckpt_path=last if resume and last.is_file() else None)
     shutil.rmtree(state, ignore_errors=True)
+    with contextlib.suppress(OSError):  # out/resume holds another run's state still
+        state.parent.rmdir()
     return system, data
 
 
