@@ -5,6 +5,8 @@ from pydantic import BaseModel, Field
 from captcha_ocr.reading.answers import answer_record
 from captcha_ocr.reading.reader import Reading
 
+WARNING = "an allowance that leaves none of the model's letters or digits: its readings cannot hold them"
+
 
 class ErrorAnswer(BaseModel):
     """Every error of the native API, whatever its status code."""
@@ -38,7 +40,7 @@ class ImageReading(BaseModel):
 class ReadAnswer(BaseModel):
     model: str
     results: list[ImageReading]
-    warning: str | None = Field(None, description="an allowance that leaves none of the model's letters or digits")
+    warning: str | None = Field(None, exclude_if=lambda value: value is None, description=WARNING)
 
 
 class InputSize(BaseModel):
@@ -96,7 +98,7 @@ class FormOcrAnswer(BaseModel):
     code: int
     message: str
     data: str | Probability | None = None
-    warning: str | None = Field(None, description="an allowance that leaves none of the model's letters or digits")
+    warning: str | None = Field(None, exclude_if=lambda value: value is None, description=WARNING)
 
 
 class OcrData(BaseModel):
@@ -110,7 +112,7 @@ class JsonOcrAnswer(BaseModel):
     success: bool
     message: str
     data: OcrData | None = None
-    warning: str | None = Field(None, description="an allowance that leaves none of the model's letters or digits")
+    warning: str | None = Field(None, exclude_if=lambda value: value is None, description=WARNING)
 
 
 class BatchOcrAnswer(BaseModel):
@@ -121,4 +123,4 @@ class BatchOcrAnswer(BaseModel):
     message: str
     data: list[OcrData | None] = Field(default_factory=list)
     errors: dict[int, str] = Field(default_factory=dict, description="index of an unreadable image: why")
-    warning: str | None = Field(None, description="an allowance that leaves none of the model's letters or digits")
+    warning: str | None = Field(None, exclude_if=lambda value: value is None, description=WARNING)
