@@ -15,12 +15,17 @@ from captcha_ocr.serving.service import ApiError, ReadingService
 FORM_KINDS = ("multipart/form-data", "application/x-www-form-urlencoded")
 
 
+def media_type(content_type: str) -> str:
+    """A Content-Type header's media type, without its parameters, in lower case."""
+    return content_type.split(";")[0].strip().lower()
+
+
 def limit_answer(scope, status: int, message: str) -> JSONResponse:
     """A limit's answer, given before any route runs, in the shape of the route asked for: the
     form ``POST /ocr`` answers as ddddocr-fastapi, every failure in an HTTP 200 body ``{"code",
     "message"}``; every other route ``{"error"}`` with the status."""
-    kind = dict(scope["headers"]).get(b"content-type", b"").split(b";")[0].strip().lower()
-    if scope["path"] == "/ocr" and kind.decode("latin-1") in FORM_KINDS:
+    kind = media_type(dict(scope["headers"]).get(b"content-type", b"").decode("latin-1"))
+    if scope["path"] == "/ocr" and kind in FORM_KINDS:
         return JSONResponse({"code": status, "message": message, "data": None})
     return JSONResponse({"error": message}, status_code=status)
 
@@ -38,10 +43,9 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = limit_answer(scope, 413, f"request body over {self.max_bytes} bytes")
         announced = dict(scope["headers"]).get(b"content-length")
         if announced is not None and announced.isdigit() and int(announced) > self.max_bytes:
-            await too_large(scope, receive, send)
+            await limit_answer(scope, 413, f"request body over {self.max_bytes} bytes")(scope, receive, send)
             return
         received = 0
 
@@ -90,14 +94,19 @@ class RequestDeadline:
 
 def content_kind(request: Request) -> str:
     """The media type of the request body, without its parameters."""
-    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+    return media_type(request.headers.get("content-type", ""))
+
+
+def content_encoding(request: Request) -> str:
+    """The request body's Content-Encoding, in lower case (``identity`` when none is given)."""
+    return request.headers.get("content-encoding", "identity").strip().lower()
 
 
 def count_parts(body: bytes, content_type: str) -> int:
     """The number of fields of a form body, counted before it is parsed: the boundaries of a
     multipart body, the ``&``-separated pairs of a URL-encoded one. Media types and parameter
     names are case-insensitive; the boundary's value is not."""
-    if not content_type.lower().startswith("multipart/"):
+    if not media_type(content_type).startswith("multipart/"):
         return body.count(b"&") + 1 if body else 0
     match = re.search(r'boundary="?([^";]+)"?', content_type, re.IGNORECASE)
     if match is None:
@@ -108,7 +117,7 @@ def count_parts(body: bytes, content_type: str) -> int:
 async def read_form(request: Request, service: ReadingService, max_parts: int) -> FormData:
     """A form body (multipart or URL-encoded) parsed, its parts counted first: over ``max_parts``
     is 413, unparsed."""
-    if request.headers.get("content-encoding", "identity").strip().lower() != "identity":
+    if content_encoding(request) != "identity":
         raise ApiError(415, "a form body must be sent uncompressed (JSON bodies may be gzip or deflate)")
     body = await request.body()  # bounded by BodyLimit, received within the request's deadline
     parts = count_parts(body, request.headers.get("content-type", ""))
@@ -136,7 +145,7 @@ async def read_json(request: Request, service: ReadingService) -> object:
     """The parsed JSON body (``Content-Encoding: gzip`` or ``deflate`` decompressed first), parsed
     off the event loop."""
     body = await request.body()
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    encoding = content_encoding(request)
     if encoding not in ("identity", "gzip", "deflate"):
         raise ApiError(415, f"Content-Encoding {encoding!r}: a JSON body may be sent as is, gzip or deflate")
     if encoding != "identity":

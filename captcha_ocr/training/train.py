@@ -145,9 +145,9 @@ def fit(
     head: HeadInit,
     progress: bool,
     lr: float | None = None,
+    resume: bool = False,
     folds: int = 1,
     fold: int = 0,
-    resume: bool = False,
 ) -> tuple[CaptchaSystem, CaptchaDataModule]:
     """Train the recipe for ``steps`` on every image of ``data_dir`` but fold ``fold`` of ``folds``
     (``folds=1``: on all of them), with no validation and no checkpoint choice.
@@ -201,13 +201,14 @@ def estimate(
     head: HeadInit,
     progress: bool,
     lr: float | None,
+    resume: bool,
 ) -> list[ImageResult]:
     """Out-of-fold readings of every labelled image: fold ``i``'s images read by the model trained
     on the other folds."""
     results: list[ImageResult] = []
     for fold in range(folds):
         system, data = fit(data_dir, labels_csv, labelled, out, f"fold{fold}", steps, seed, base, head, progress, lr,
-                           folds, fold)  # fmt: skip
+                           resume, folds, fold)  # fmt: skip
         results += evaluate(system.model, system.tokenizer, data.loader("test"), data.files("test"), fold=fold)
     return results
 
@@ -233,6 +234,7 @@ def save(model: CaptchaNet, spec: ModelSpec, out: Path) -> tuple[Path, Path | No
     """
     weights, onnx = out / "model.pt", out / "model.onnx"
     partial_weights, partial_onnx = out / ".model.partial.pt", out / ".model.partial.onnx"
+    exported = True
     try:
         save_model(model.eval(), spec, partial_weights)
         try:
@@ -240,14 +242,14 @@ def save(model: CaptchaNet, spec: ModelSpec, out: Path) -> tuple[Path, Path | No
 
             export_onnx(partial_onnx, partial_weights)
         except ImportError:  # the export extra (onnx) is not installed: the .pt file reads with torch
-            partial_onnx = None
+            exported = False
     except (OSError, RuntimeError) as error:  # torch reports a full disk as a RuntimeError
-        for partial in (out / ".model.partial.pt", out / ".model.partial.onnx"):
-            partial.unlink(missing_ok=True)
+        partial_weights.unlink(missing_ok=True)
+        partial_onnx.unlink(missing_ok=True)
         raise OSError(f"could not write the model into {out} ({error}); the previous model there is kept") from error
     onnx.unlink(missing_ok=True)
     partial_weights.replace(weights)
-    if partial_onnx is None:
+    if not exported:
         return weights, None
     partial_onnx.replace(onnx)
     return weights, onnx
@@ -339,7 +341,7 @@ def train_folder(
     if unlabelled is not None and not folds:
         raise ValueError("self-training chooses its confidence on the estimate's readings: it needs folds >= 2")
     out.mkdir(parents=True, exist_ok=True)
-    common = (steps, seed, base, head, progress, lr)
+    common = (steps, seed, base, head, progress, lr, resume)
     held_out: list[ImageResult] = []
     summary, worst_images = None, None
     if folds:
@@ -352,7 +354,7 @@ def train_folder(
         by_name = {path.name: path for path in labelled.files}
         figure = worst_images_grid(chosen, [by_name[r.file] for r in chosen], title="Worst out-of-fold readings")
         figure.savefig(worst_images, dpi=110)
-    system, data = fit(data_dir, labels_csv, labelled, out, "model", *common, resume=resume)
+    system, data = fit(data_dir, labels_csv, labelled, out, "model", *common)
     kept: list[int] = []
     if unlabelled is not None:
         from captcha_ocr.training.self_training import self_train
