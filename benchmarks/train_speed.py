@@ -14,7 +14,8 @@ import time
 
 import torch
 
-from captcha_ocr.model.network import CaptchaNet, ModelSpec
+from captcha_ocr.model.network import CaptchaNet
+from captcha_ocr.reading.spec import ModelSpec
 from captcha_ocr.reading.tokenizer import DEFAULT_CHARSET
 
 TRAIN_IMAGES = 749  # 1,040 images - 208 test - 83 validation

@@ -369,15 +369,17 @@ def cross_validate(args: argparse.Namespace) -> int:
 
 def report(args: argparse.Namespace) -> int:
     """Nothing is written for a model or predictions file that cannot be used (exit code 2)."""
-    if (module := training_module("analysis.report", "report")) is None:
+    if (evaluation := training_module("training.evaluation", "report")) is None:
         return 2
+    from captcha_ocr.analysis.report import write_report
+
     try:
-        results, charset = module.results_to_report(args.predictions, args.checkpoint, args.data_dir, args.part,
-                                                    args.fold, args.charset)  # fmt: skip
+        results, charset = evaluation.report_results(args.predictions, args.checkpoint, args.data_dir, args.part,
+                                                     args.fold, args.charset)  # fmt: skip
     except (ValueError, OSError) as error:
         print(f"captcha-ocr: cannot report: {error}", file=sys.stderr)
         return 2
-    print(json.dumps(module.write_report(results, args.data_dir, args.out, charset, args.worst)))
+    print(json.dumps(write_report(results, args.data_dir, args.out, charset, args.worst)))
     print(f"wrote {args.out}")
     return 0
 

@@ -9,7 +9,8 @@ from PIL import Image, ImageDraw
 
 from captcha_ocr.data.sources import find_data_dir
 from captcha_ocr.model.checkpoint import save_model
-from captcha_ocr.model.network import ModelSpec
+from captcha_ocr.model.network import CaptchaNet
+from captcha_ocr.reading.spec import ModelSpec
 from captcha_ocr.reading.tokenizer import DEFAULT_CHARSET
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,5 +59,5 @@ def write_tiny_weights(path: Path, seed: int = 0, spec: ModelSpec | None = None)
     """A small untrained network as a weights file: enough to test the plumbing around a model."""
     spec = spec or model_spec(channels=(8, 16, 16), lstm_hidden=16)
     torch.manual_seed(seed)
-    save_model(spec.build(), spec, path)
+    save_model(CaptchaNet(spec), spec, path)
     return path

@@ -3,14 +3,11 @@
 import numpy as np
 import pytest
 
-from captcha_ocr.model.heads import HEADS
 from captcha_ocr.reading.decoding import (
-    DECODERS,
     CTCDecoder,
     JointDecoder,
     PositionDecoder,
     ctc_log_probability,
-    decoder_for,
     log_softmax,
     restrict,
 )
@@ -46,13 +43,6 @@ def test_ctc_merges_repeats_then_drops_blanks() -> None:
     texts, _ = CTCDecoder(TOKENIZER).decode(logits)
     assert texts == ["aab", "b", ""]
     assert CTCDecoder(TOKENIZER).character_confidences(logits)[2] == []
-
-
-def test_every_head_has_its_decoder_under_the_same_name() -> None:
-    assert set(HEADS) == set(DECODERS)
-    assert all(HEADS[name].decoder is DECODERS[name] for name in HEADS)
-    with pytest.raises(ValueError, match="unknown head 'attention'"):
-        decoder_for("attention", TOKENIZER)
 
 
 def test_ctc_log_probability_sums_every_alignment_as_torch_does() -> None:

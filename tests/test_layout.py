@@ -1,6 +1,7 @@
-"""The package's layout contract: the reading package and the results / error-analysis modules
-import neither torch nor Lightning, nor the packages that do (model, training); only the torch
-backend of the reader may import them, inside the function that loads a ``.pt`` file."""
+"""The package's layout contract. Its layers import only layers below them or their own: reading
+< analysis, data < model < training < serving < cli. The reading and analysis packages import
+neither torch nor Lightning, nor the packages that do (model, training); only the torch backend of
+the reader may import them, inside the function that loads a ``.pt`` file."""
 
 import ast
 import subprocess
@@ -17,15 +18,25 @@ TORCH_FREE = [
     PACKAGE / "__init__.py",
     PACKAGE / "_moved.py",
     *sorted(PACKAGE.glob("reading/**/*.py")),
-    PACKAGE / "analysis/results.py",
-    PACKAGE / "analysis/errors.py",
+    *sorted(PACKAGE.glob("analysis/**/*.py")),
 ]
 TORCH_BACKEND = {("reading/reader.py", "_torch_runner")}  # (module, function) allowed to import torch
 
 
-def heavy_imports(source: str, module: str) -> list[str]:
-    """``line: name`` of each import of a HEAVY module in a module's source (``module``: its path
-    in the package), outside the functions allowed to."""
+# Each module's layer, by the longest prefix of its name; the 0.1 shim sits above everything.
+LAYERS = {"captcha_ocr": 0, "captcha_ocr.reading": 0, "captcha_ocr.analysis": 1, "captcha_ocr.data": 1,
+          "captcha_ocr.model": 2, "captcha_ocr.training": 3, "captcha_ocr.serving": 4, "captcha_ocr.cli": 5,
+          "captcha_ocr.callbacks": 6}  # fmt: skip
+
+
+def layer(module: str) -> int:
+    prefixes = [prefix for prefix in LAYERS if module == prefix or module.startswith(prefix + ".")]
+    return LAYERS[max(prefixes, key=len)]
+
+
+def imports(source: str, module: str) -> list[tuple[int, str]]:
+    """(line, name) of each import in a module's source (``module``: its path in the package),
+    outside the functions allowed to import torch (``TORCH_BACKEND``)."""
     tree = ast.parse(source)
     allowed = {
         node
@@ -38,13 +49,35 @@ def heavy_imports(source: str, module: str) -> list[str]:
         if node in allowed:
             continue
         if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
+            found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module:
-            names = [node.module]
-        else:
-            continue
-        found += [f"{node.lineno}: {name}" for name in names if name.split(".")[0] in HEAVY or name.startswith(HEAVY)]
+            found.append((node.lineno, node.module))
     return found
+
+
+def heavy_imports(source: str, module: str) -> list[str]:
+    """``line: name`` of each import of a HEAVY module in a module's source, outside the
+    functions allowed to."""
+    return [f"{line}: {name}" for line, name in imports(source, module)
+            if name.split(".")[0] in HEAVY or name.startswith(HEAVY)]  # fmt: skip
+
+
+def upward_imports(source: str, module: str) -> list[str]:
+    """``line: name`` of each import of the package from a higher layer than ``module``'s."""
+    own = layer("captcha_ocr." + module.removesuffix(".py").replace("/", "."))
+    return [f"{line}: {name}" for line, name in imports(source, module)
+            if name.startswith("captcha_ocr") and layer(name) > own]  # fmt: skip
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_imports_from_a_layer_above_its_own(path: Path) -> None:
+    assert upward_imports(path.read_text(), str(path.relative_to(PACKAGE))) == []
+
+
+def test_the_layer_check_finds_an_import_from_above() -> None:
+    source = "from captcha_ocr.reading.spec import ModelSpec\n\n\ndef f():\n    from captcha_ocr.cli import main\n"
+    assert upward_imports(source, "model/network.py") == ["5: captcha_ocr.cli"]
+    assert upward_imports(source, "cli.py") == []
 
 
 @pytest.mark.parametrize("path", TORCH_FREE, ids=lambda p: str(p.relative_to(PACKAGE)))

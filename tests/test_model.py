@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -18,18 +20,15 @@ def test_output_shapes(head: str, size: tuple[int, int]) -> None:
 @pytest.mark.parametrize("head", ["ctc", "joint"])
 def test_a_strided_stem_gives_the_same_sequence_and_the_onnx_check_agrees(head: str) -> None:
     """Moving the first stride into the stem (configs/crnn.yaml) keeps the output's time steps:
-    the network, the spec's feature_map_size and the ONNX graph check agree on them."""
-    from captcha_ocr.reading.decoding import feature_map_size
-    from captcha_ocr.reading.reader import check_graph
-
+    the network, the spec's geometry and its ONNX graph check agree on them."""
     for stem, stages in [((1, 1), ((2, 2), (2, 2), (2, 1))), ((2, 2), ((1, 1), (2, 2), (2, 1)))]:
         spec = model_spec(head=head, stem_stride=stem, strides=stages, height=50, width=200)
         logits = CaptchaNet(spec)(torch.rand(2, 1, 50, 200))
-        assert feature_map_size(spec.to_dict()) == (7, 50)  # 50 -> 25 -> 13 -> 7 rows; 200 -> 100 -> 50 columns
-        assert logits.shape[1] == {"ctc": 50, "joint": 5 + 50}[head]
-        check_graph(spec.to_dict(), [None, 1, 50, 200], list(logits.shape))
+        assert spec.feature_map_size() == (7, 50)  # 50 -> 25 -> 13 -> 7 rows; 200 -> 100 -> 50 columns
+        assert logits.shape[1] == spec.output_steps() == {"ctc": 50, "joint": 5 + 50}[head]
+        spec.check_graph([None, 1, 50, 200], list(logits.shape))
     with pytest.raises(ValueError, match="output steps"):
-        check_graph({**spec.to_dict(), "stem_stride": (1, 1)}, [None, 1, 50, 200], list(logits.shape))
+        replace(spec, stem_stride=(1, 1)).check_graph([None, 1, 50, 200], list(logits.shape))
 
 
 def test_joint_loss_is_the_position_loss_plus_the_weighted_ctc_loss() -> None:

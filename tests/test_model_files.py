@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from captcha_ocr.model.checkpoint import load_model
+from captcha_ocr.model.network import CaptchaNet
 from captcha_ocr.training import train
 
 from .helpers import ROOT, draw_captcha, model_spec, random_labels
@@ -26,12 +27,13 @@ SAVING_LOOP = """
 import sys
 from pathlib import Path
 import torch
+from captcha_ocr.model.network import CaptchaNet
 from captcha_ocr.training.train import save
 from tests.helpers import model_spec
 spec = model_spec(channels=(8, 16, 16), lstm_hidden=16)
 for seed in range(1, 10_000):
     torch.manual_seed(seed)
-    save(spec.build(), spec, Path(sys.argv[1]))
+    save(CaptchaNet(spec), spec, Path(sys.argv[1]))
     print(seed, "saved", flush=True)
 """
 
@@ -72,7 +74,7 @@ def test_killed_at_20_points_of_writing_the_folder_holds_one_run_never_two(tmp_p
 def test_a_full_disk_keeps_the_old_pair_and_names_the_failure(tmp_path: Path, monkeypatch) -> None:
     spec = model_spec(**TINY)
     torch.manual_seed(1)
-    train.save(spec.build(), spec, tmp_path)
+    train.save(CaptchaNet(spec), spec, tmp_path)
     before = logits_of_pair(tmp_path)
 
     def no_space(*args, **kwargs) -> None:
@@ -81,7 +83,7 @@ def test_a_full_disk_keeps_the_old_pair_and_names_the_failure(tmp_path: Path, mo
 
     monkeypatch.setattr(train, "save_model", no_space)
     with pytest.raises(OSError, match=r"No space left on device.*previous model there is kept"):
-        train.save(spec.build(), spec, tmp_path)
+        train.save(CaptchaNet(spec), spec, tmp_path)
     after = logits_of_pair(tmp_path)
     np.testing.assert_array_equal(after[0], before[0])
     np.testing.assert_array_equal(after[1], before[1])

@@ -85,7 +85,7 @@ def test_dataset_torch_reader_and_onnx_reader_prepare_an_image_the_same(tmp_path
                                                                          normalize=normalize))  # fmt: skip
     torch_reader = CaptchaReader(weights)
     onnx_reader = CaptchaReader(export_onnx(tmp_path / "tiny.onnx", weights), backend="onnx")
-    assert torch_reader.normalize == onnx_reader.normalize == normalize  # the spec travels with the file
+    assert torch_reader.spec.normalize == onnx_reader.spec.normalize == normalize  # the spec travels with the file
     for index, path in enumerate(files):
         from_dataset = dataset[index][0].numpy()  # (1, H, W) in [0, 1]
         np.testing.assert_array_equal(torch_reader.preprocess(path), from_dataset)

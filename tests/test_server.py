@@ -115,7 +115,7 @@ def test_health_model_and_openapi(reader) -> None:
     with client_of(reader) as http:
         assert http.get("/healthz").json() == {"status": "ok"}
         model = http.get("/v1/model").json()
-        assert model["charset"] == reader.tokenizer.charset and model["input"]["height"] == reader.height
+        assert model["charset"] == reader.tokenizer.charset and model["input"]["height"] == reader.spec.height
         assert "/v1/read" in http.get("/openapi.json").json()["paths"]
         assert "<title>captcha_ocr</title>" in http.get("/").text
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import torch
 
-from captcha_ocr.model.network import CaptchaNet, ModelSpec
+from captcha_ocr.model.network import CaptchaNet
+from captcha_ocr.reading.spec import ModelSpec
 from captcha_ocr.reading.weights import DEFAULT_WEIGHTS
 
 
@@ -58,11 +59,11 @@ def load_model(path: str | Path = DEFAULT_WEIGHTS) -> tuple[CaptchaNet, ModelSpe
     """
     checkpoint = read_checkpoint(path)
     try:
-        spec = ModelSpec.from_hparams(checkpoint["hyper_parameters"])
+        spec = ModelSpec.from_dict(checkpoint["hyper_parameters"])
     except (KeyError, TypeError, ValueError) as error:
         raise ValueError(f"{path} is not a captcha_ocr checkpoint of this version (its spec: {error})") from None
     state = checkpoint["state_dict"]
-    model = spec.build()
+    model = CaptchaNet(spec)
     prefix = "model."
     try:
         model.load_state_dict({k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)})

@@ -1,5 +1,5 @@
-"""The output heads. Each is the last layer of the network, its training loss and its decoder,
-so that the head is chosen once, by name, in ``CaptchaNet``.
+"""The output heads' layers and training losses, under the names of ``reading.spec.HEADS`` (which
+gives each head's decoder and output steps), so that the head is chosen once, by name, in the spec.
 
 ``position``: one classifier per character position, cross-entropy at every position up to
 and including the end class. ``ctc``: one classifier per time step, CTC loss. ``joint``: both
@@ -7,13 +7,9 @@ on one sequence, trained together with CTC as an auxiliary loss (the hybrid CTC 
 recipe of speech recognition); the position head reads, and the CTC head checks the reading.
 """
 
-from typing import ClassVar, Literal
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-from captcha_ocr.reading.decoding import CTCDecoder, Decoder, JointDecoder, PositionDecoder
 
 CTC_BLANK_BIAS = 3.0  # initial logit of the blank (class 0) over the characters' 0
 
@@ -24,8 +20,6 @@ class PositionHead(nn.Module):
     Each query attends over the sequence to find its character; its own linear layer then
     classifies what it found. Output position ``i`` is the ``i``-th character or the end class.
     """
-
-    decoder: ClassVar[type[Decoder]] = PositionDecoder
 
     def __init__(self, dim: int, max_length: int, num_classes: int) -> None:
         super().__init__()
@@ -67,8 +61,6 @@ class CTCHead(nn.Linear):
     strong blank the characters emerge, where from a neutral start they can stay on the plateau.
     """
 
-    decoder: ClassVar[type[Decoder]] = CTCDecoder
-
     def __init__(self, dim: int, max_length: int, num_classes: int) -> None:
         super().__init__(dim, num_classes)  # (B, T, D) -> (B, T, C); max_length: CTC reads any length
         nn.init.zeros_(self.bias)
@@ -95,8 +87,6 @@ class JointHead(nn.Module):
         ctc_weight: Weight of the CTC loss added to the position loss.
     """
 
-    decoder: ClassVar[type[Decoder]] = JointDecoder
-
     def __init__(self, dim: int, max_length: int, num_classes: int, ctc_weight: float = 0.5) -> None:
         super().__init__()
         self.position = PositionHead(dim, max_length, num_classes)
@@ -115,8 +105,7 @@ class JointHead(nn.Module):
         return position + self.ctc_weight * CTCHead.loss(logits[:, L:], targets, pad_id, reduction)
 
 
-Head = Literal["position", "ctc", "joint"]  # the names a config may give
-HEADS: dict[str, type[PositionHead] | type[CTCHead] | type[JointHead]] = {
+HEAD_LAYERS: dict[str, type[PositionHead] | type[CTCHead] | type[JointHead]] = {
     "position": PositionHead,
     "ctc": CTCHead,
     "joint": JointHead,

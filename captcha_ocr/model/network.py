@@ -1,14 +1,11 @@
 """The network: a residual CNN reads columns of the image, a BiLSTM reads them in order, and a head
 turns the sequence into characters. Plain PyTorch, trained from scratch."""
 
-from dataclasses import MISSING, asdict, dataclass, fields
-
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from captcha_ocr.model.heads import HEADS, JointHead
-from captcha_ocr.reading.decoding import feature_map_size
-from captcha_ocr.reading.tokenizer import Tokenizer
+from captcha_ocr.model.heads import HEAD_LAYERS, JointHead
+from captcha_ocr.reading.spec import ModelSpec
 
 
 def standardize(images: Tensor, eps: float = 1e-3) -> Tensor:
@@ -41,48 +38,6 @@ class ResidualBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """Everything besides the weights that a network is: the text table, the input size and
-    preparation, and the architecture (see ``CaptchaNet`` and ``system.CaptchaSystem``)."""
-
-    charset: str
-    min_length: int
-    max_length: int
-    height: int
-    width: int
-    crop_to_text: bool
-    head: str
-    channels: tuple[int, ...]
-    strides: tuple[tuple[int, int], ...]
-    blocks_per_stage: int
-    lstm_hidden: int
-    lstm_layers: int
-    flatten_height: bool = False
-    normalize: bool = False  # checkpoints from before page normalisation did not normalise
-    ctc_weight: float = 0.5  # the joint head's weight of its CTC loss
-    stem_stride: tuple[int, int] = (1, 1)  # older networks kept the stem at full resolution
-
-    @classmethod
-    def from_hparams(cls, hparams: dict) -> "ModelSpec":
-        values = {f.name: hparams[f.name] for f in fields(cls) if f.name in hparams or f.default is MISSING}
-        values["channels"] = tuple(values["channels"])
-        values["strides"] = tuple(tuple(s) for s in values["strides"])
-        if "stem_stride" in values:
-            values["stem_stride"] = tuple(values["stem_stride"])
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def tokenizer(self) -> Tokenizer:
-        return Tokenizer(self.charset, self.min_length, self.max_length)
-
-    def build(self, dropout: float = 0.0) -> "CaptchaNet":
-        """The network this spec describes (untrained); the one builder for training and loading."""
-        return CaptchaNet(self, dropout)
-
-
 class CaptchaNet(nn.Module):
     """Residual CNN + BiLSTM captcha reader, built from a ``ModelSpec``.
 
@@ -91,7 +46,7 @@ class CaptchaNet(nn.Module):
     feature map;
     each of its columns becomes one step of a sequence (the mean over its rows, or with
     ``flatten_height`` all its rows side by side), read by a BiLSTM (``lstm_hidden`` per
-    direction, ``lstm_layers``) and turned into characters by the ``head`` (``heads.HEADS``).
+    direction, ``lstm_layers``) and turned into characters by the ``head`` (``heads.HEAD_LAYERS``).
 
     Args:
         spec: Text table, input size and architecture.
@@ -101,10 +56,7 @@ class CaptchaNet(nn.Module):
     def __init__(self, spec: ModelSpec, dropout: float = 0.0) -> None:
         super().__init__()
         channels, strides = spec.channels, spec.strides
-        if len(channels) != len(strides):
-            raise ValueError(f"one stride per stage: {len(channels)} channels, {len(strides)} strides")
-        if spec.head not in HEADS:
-            raise ValueError(f"unknown head {spec.head!r}; known: {', '.join(HEADS)}")
+        self.spec = spec
         self.flatten_height = spec.flatten_height
         self.stem = nn.Sequential(
             nn.Conv2d(1, channels[0], 3, spec.stem_stride, 1, bias=False), nn.BatchNorm2d(channels[0]), nn.ReLU()
@@ -118,7 +70,7 @@ class CaptchaNet(nn.Module):
             in_channels = out_channels
         self.cnn = nn.Sequential(*stages)
         self.dropout = nn.Dropout(dropout)
-        rows, _ = feature_map_size(spec.to_dict())  # of the last feature map
+        rows, _ = spec.feature_map_size()  # of the last feature map
         self.rnn = nn.LSTM(
             in_channels * rows if spec.flatten_height else in_channels,
             spec.lstm_hidden,
@@ -127,8 +79,9 @@ class CaptchaNet(nn.Module):
             bidirectional=True,
             dropout=dropout if spec.lstm_layers > 1 else 0.0,
         )
-        options = {"ctc_weight": spec.ctc_weight} if HEADS[spec.head] is JointHead else {}
-        self.head = HEADS[spec.head](2 * spec.lstm_hidden, spec.max_length, spec.tokenizer().num_classes, **options)
+        layer = HEAD_LAYERS[spec.head]
+        options = {"ctc_weight": spec.ctc_weight} if layer is JointHead else {}
+        self.head = layer(2 * spec.lstm_hidden, spec.max_length, spec.tokenizer().num_classes, **options)
 
     def forward(self, images: Tensor) -> Tensor:
         """Map images (B, 1, H, W) in [0, 1] to logits: (B, max_length, C) for the position

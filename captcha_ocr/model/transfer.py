@@ -11,7 +11,8 @@ from typing import Literal
 
 import torch
 
-from captcha_ocr.model.network import CaptchaNet, ModelSpec
+from captcha_ocr.model.network import CaptchaNet
+from captcha_ocr.reading.spec import ModelSpec
 
 HeadInit = Literal["map", "reinit"]
 ARCHITECTURE = ("channels", "stem_stride", "strides", "blocks_per_stage", "lstm_hidden", "lstm_layers",

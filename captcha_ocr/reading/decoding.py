@@ -1,5 +1,5 @@
 """Decoding of each head's logits into texts and confidences, in numpy so that the ONNX reader
-runs without torch. ``heads.py`` pairs every head with its decoder here.
+runs without torch. ``spec.HEADS`` pairs every head with its decoder here.
 
 Without a length constraint every head reads greedily. With one (``lengths``: the numbers of
 characters a reading may have), each head reads its most probable text of an allowed length: the
@@ -10,29 +10,12 @@ confidence 0 and ``fits`` False.
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import numpy as np
 
 from captcha_ocr.reading.tokenizer import Tokenizer
-
-
-def strided_length(size: int, strides: Iterable[int]) -> int:
-    """The length of an axis after 3x3 convolutions with padding 1 and these strides: the rows
-    of the network's last feature map, or the CTC head's time steps (from the width)."""
-    for stride in strides:
-        size = (size - 1) // stride + 1
-    return size
-
-
-def feature_map_size(spec: Mapping) -> tuple[int, int]:
-    """(rows, columns) of the network's last feature map for a spec (``ModelSpec.to_dict()`` or an
-    ONNX file's): the input size after the stem's stride and each stage's. The columns are the CTC
-    head's time steps."""
-    strides = [tuple(spec.get("stem_stride", (1, 1))), *(tuple(stride) for stride in spec["strides"])]
-    rows = strided_length(spec["height"], (stride[0] for stride in strides))
-    return rows, strided_length(spec["width"], (stride[1] for stride in strides))
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:
@@ -301,13 +284,3 @@ class JointDecoder(Decoder):
 
     def distribution(self, logits: np.ndarray) -> np.ndarray:
         return softmax(logits[:, : self.tokenizer.max_length])  # (B, L, C): the position head's
-
-
-DECODERS: dict[str, type[Decoder]] = {"position": PositionDecoder, "ctc": CTCDecoder, "joint": JointDecoder}
-
-
-def decoder_for(head: str, tokenizer: Tokenizer) -> Decoder:
-    """The decoder of the head named in a model's spec."""
-    if head not in DECODERS:
-        raise ValueError(f"unknown head {head!r}; known: {', '.join(DECODERS)}")
-    return DECODERS[head](tokenizer)

@@ -22,9 +22,9 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-from captcha_ocr.reading.decoding import decoder_for, feature_map_size, restrict
+from captcha_ocr.reading.decoding import restrict
 from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS, load_image
-from captcha_ocr.reading.tokenizer import Tokenizer
+from captcha_ocr.reading.spec import ModelSpec
 from captcha_ocr.reading.weights import ONNX_SPEC_KEY, model_file
 
 Backend = Literal["torch", "onnx"]
@@ -106,13 +106,9 @@ class CaptchaReader:
             self._run, spec = _onnx_runner(path, num_threads)
         else:
             self._run, spec = _torch_runner(path, num_threads)
-        self.tokenizer = Tokenizer(spec["charset"], spec["min_length"], spec["max_length"])
-        self.head = spec["head"]
-        self.decoder = decoder_for(self.head, self.tokenizer)
-        self.height, self.width = spec["height"], spec["width"]
-        # ONNX files exported before cropping or normalisation existed were trained without them.
-        self.crop_to_text = spec.get("crop_to_text", False)
-        self.normalize = spec.get("normalize", False)
+        self.spec = spec
+        self.tokenizer = spec.tokenizer()
+        self.decoder = spec.decoder()
 
     def preprocess(self, image: ImageSource) -> np.ndarray:
         """One image as the model's float input (1, H, W) in [0, 1].
@@ -122,7 +118,8 @@ class CaptchaReader:
             OSError: The file cannot be read as an image.
         """
         source = as_pillow_source(image)
-        prepared = load_image(source, self.height, self.width, self.crop_to_text, self.normalize, self.max_pixels)
+        spec = self.spec
+        prepared = load_image(source, spec.height, spec.width, spec.crop_to_text, spec.normalize, self.max_pixels)
         return prepared.astype(np.float32) / 255
 
     @property
@@ -150,7 +147,7 @@ class CaptchaReader:
             raise ValueError(
                 f"length must be n >= 1 or (shortest, longest) with 1 <= shortest <= longest, got {length}"
             )
-        if self.head != "ctc" and longest > self.tokenizer.max_length:
+        if self.spec.head != "ctc" and longest > self.tokenizer.max_length:
             raise ValueError(f"length {length}: this model reads at most {self.tokenizer.max_length} characters")
         return range(shortest, longest + 1)
 
@@ -342,7 +339,7 @@ def _torch_runner(path: Path, num_threads: int | None):
         with torch.inference_mode():
             return model(torch.from_numpy(batch)).numpy()
 
-    return run, spec.to_dict()
+    return run, spec
 
 
 def _onnx_runner(path: Path, num_threads: int | None):
@@ -363,40 +360,16 @@ def _onnx_runner(path: Path, num_threads: int | None):
     if ONNX_SPEC_KEY not in metadata:
         raise ValueError(f"{path} was not exported by captcha-ocr export (no {ONNX_SPEC_KEY} metadata)")
     try:
-        spec = json.loads(metadata[ONNX_SPEC_KEY])
+        spec = ModelSpec.from_dict(json.loads(metadata[ONNX_SPEC_KEY]))
         inputs, outputs = session.get_inputs(), session.get_outputs()
         names = ([i.name for i in inputs], [o.name for o in outputs])
         if names != (["images"], ["logits"]):
             raise ValueError(f"inputs {names[0]} and outputs {names[1]}, expected ['images'] and ['logits']")
-        check_graph(spec, inputs[0].shape, outputs[0].shape)
+        spec.check_graph(inputs[0].shape, outputs[0].shape)
     except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{path}: its spec does not fit its graph ({error})") from None
+        raise ValueError(f"{path}: its spec does not fit its graph ({error})") from error
 
     def run(batch: np.ndarray) -> np.ndarray:
         return session.run(["logits"], {"images": batch})[0]
 
     return run, spec
-
-
-def check_graph(spec: dict, input_shape: list, output_shape: list) -> None:
-    """Check that a spec describes the graph it travels with: input (B, 1, height, width) and
-    output (B, steps of its head, characters + 1). Dimensions the graph leaves symbolic pass.
-
-    Raises:
-        ValueError: Naming the first dimension that does not fit.
-    """
-    _, steps = feature_map_size(spec)
-    length = spec["max_length"]
-    expected_steps = {"position": length, "ctc": steps, "joint": length + steps}
-    if spec["head"] not in expected_steps:
-        raise ValueError(f"unknown head {spec['head']!r}")
-    expected = {
-        "input channels": (input_shape[1], 1),
-        "input height": (input_shape[2], spec["height"]),
-        "input width": (input_shape[3], spec["width"]),
-        f"output steps of the {spec['head']} head": (output_shape[1], expected_steps[spec["head"]]),
-        "output classes (characters + 1)": (output_shape[2], len(spec["charset"]) + 1),
-    }
-    for what, (found, wanted) in expected.items():
-        if isinstance(found, int) and found != wanted:
-            raise ValueError(f"{what}: the graph has {found}, the spec says {wanted}")

@@ -13,9 +13,9 @@ from torchmetrics.text import CharErrorRate
 
 from captcha_ocr.analysis.results import ImageResult
 from captcha_ocr.model.checkpoint import load_model
-from captcha_ocr.model.heads import Head
-from captcha_ocr.model.network import ModelSpec
+from captcha_ocr.model.network import CaptchaNet
 from captcha_ocr.model.transfer import HeadInit, transfer_weights
+from captcha_ocr.reading.spec import Head, ModelSpec
 from captcha_ocr.reading.tokenizer import DEFAULT_CHARSET, Tokenizer
 from captcha_ocr.reading.weights import model_file
 from captcha_ocr.training.evaluation import evaluate_batch
@@ -122,8 +122,8 @@ class CaptchaSystem(pl.LightningModule):
         # (the CLI records it in the run's config.yaml).
         self.save_hyperparameters(ignore=["optimizer"])
         self.tokenizer = Tokenizer(charset, min_length, max_length)
-        self.model = ModelSpec.from_hparams(self.hparams).build(dropout)
-        self.decoder = self.model.head.decoder(self.tokenizer)
+        self.model = CaptchaNet(ModelSpec.from_dict(self.hparams), dropout)
+        self.decoder = self.model.spec.decoder()
         self.optimizer = optimizer
         self.train_metrics = text_metrics("train/")
         self.val_metrics = text_metrics("val/")
@@ -181,7 +181,7 @@ class CaptchaSystem(pl.LightningModule):
         # Before a checkpoint given to fit is restored, so that a resumed run keeps its weights.
         if stage == "fit" and self.hparams.base:
             network, spec = load_model(model_file(self.hparams.base, "torch"))
-            transfer_weights(network, spec, self.model, ModelSpec.from_hparams(self.hparams), self.hparams.base_head)
+            transfer_weights(network, spec, self.model, self.model.spec, self.hparams.base_head)
 
     def on_train_start(self) -> None:
         # A resumed one-cycle schedule keeps the length it was started with; a run of another

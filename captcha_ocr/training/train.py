@@ -40,8 +40,9 @@ from captcha_ocr.data.datamodule import CaptchaDataModule
 from captcha_ocr.data.dataset import DEFAULT_LABEL_PATTERN, read_labels_csv
 from captcha_ocr.data.sources import labelled_files
 from captcha_ocr.model.checkpoint import save_model
-from captcha_ocr.model.network import CaptchaNet, ModelSpec
+from captcha_ocr.model.network import CaptchaNet
 from captcha_ocr.model.transfer import HeadInit
+from captcha_ocr.reading.spec import ModelSpec
 from captcha_ocr.training.evaluation import evaluate
 from captcha_ocr.training.lightning_cli import CaptchaCLI
 from captcha_ocr.training.system import CaptchaSystem
@@ -365,6 +366,6 @@ def train_folder(
         labels = dict(zip(labelled.files, labelled.labels, strict=True))
         system, kept = self_train(system, data.augmentation, labels, unlabelled, out, pseudo_threshold(held_out),
                                   rounds, fit_round)  # fmt: skip
-    weights, onnx = save(system.model, ModelSpec.from_hparams(system.hparams), out)
+    weights, onnx = save(system.model, ModelSpec.from_dict(system.hparams), out)
     return TrainedModel(weights, onnx, len(labelled.files), summary, worst_images, tuple(kept), steps,
                         time.perf_counter() - start)  # fmt: skip

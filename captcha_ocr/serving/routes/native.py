@@ -72,7 +72,10 @@ async def model(service: Service) -> ModelAnswer:
         min_length=tokenizer.min_length,
         max_length=tokenizer.max_length,
         input=InputSize(
-            height=reader.height, width=reader.width, crop_to_text=reader.crop_to_text, normalize=reader.normalize
+            height=reader.spec.height,
+            width=reader.spec.width,
+            crop_to_text=reader.spec.crop_to_text,
+            normalize=reader.spec.normalize,
         ),
         limits=asdict(service.limits),
     )
