@@ -28,7 +28,7 @@ from pathlib import Path
 
 from held_out_styles import HELD_OUT_STYLES, STYLES, draw_style
 
-from captcha_ocr.analysis.errors import summary
+from captcha_ocr.analysis.errors import summary, text_summary
 from captcha_ocr.analysis.results import ImageResult, append_rows, read_rows
 from captcha_ocr.data.dataset import image_files, label_from_name
 from captcha_ocr.data.sources import find_data_dir
@@ -78,8 +78,7 @@ def style_data(name: str, data: Path, unlabelled: int) -> tuple[str, list[Path],
 
 
 def score(test: list[Path], texts: list[str]) -> dict:
-    results = [ImageResult(p.name, label_from_name(p), t, math.nan, math.nan) for p, t in zip(test, texts, strict=True)]
-    headline = summary(results)
+    headline = text_summary(texts, [label_from_name(path) for path in test])
     return {"test_images": len(test), "cer": round(headline["cer"], 5), "whole": round(headline["seq_acc"], 5)}
 
 

@@ -32,13 +32,12 @@ def timed(run: Callable[[], object], repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
-def accuracy(texts: list[str], labels: list[str]) -> dict:
-    from torchmetrics.functional.text import char_error_rate
+def accuracy(texts: list[str], files: list[Path]) -> dict:
+    from captcha_ocr.analysis.errors import text_summary
+    from captcha_ocr.data.dataset import label_from_name
 
-    return {
-        "seq_acc": sum(t == g for t, g in zip(texts, labels, strict=True)) / len(labels),
-        "cer": float(char_error_rate(texts, labels)),
-    }
+    headline = text_summary(texts, [label_from_name(f) for f in files])
+    return {"seq_acc": headline["seq_acc"], "cer": headline["cer"]}
 
 
 def measure_model(model: str, backend: str, files: list[Path], threads: int) -> list[dict]:
@@ -47,10 +46,9 @@ def measure_model(model: str, backend: str, files: list[Path], threads: int) -> 
     from captcha_ocr.reading.reader import CaptchaReader
 
     reader = CaptchaReader(model, backend=backend, batch_size=64, num_threads=threads)
-    labels = [f.stem for f in files]
     arrays = np.stack([reader.preprocess(f) for f in files])  # (N, 1, H, W)
     texts = [r.text for r in reader.read_arrays(arrays)]
-    quality = accuracy(texts, labels)
+    quality = accuracy(texts, files)
     rows = []
     for batch in (1, 64):
         chunks = [slice(i, i + batch) for i in range(0, len(files), batch)]
@@ -76,7 +74,7 @@ def measure_ddddocr(files: list[Path], charset: str) -> list[dict]:
     texts = read_all()
     seconds = timed(read_all, repeats=1)
     speed = {"images_per_s": len(files) / seconds, "ms_per_image": 1000 * seconds / len(files)}
-    quality = accuracy(texts, [f.stem for f in files])
+    quality = accuracy(texts, files)
     name = f"ddddocr {importlib.metadata.version('ddddocr')}"
     return [{"model": name, "backend": "ddddocr", "batch": 1, "decode": "yes", **speed, **quality}]
 

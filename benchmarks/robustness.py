@@ -38,14 +38,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from captcha_ocr.analysis.confidence import confidence_rows
+from captcha_ocr.analysis.errors import text_summary
 from captcha_ocr.analysis.perturbations import DESIGN, HELD_OUT, PERTURBATIONS, STRENGTHS, Perturbation
 from captcha_ocr.analysis.results import append_rows, read_rows, write_rows
 from captcha_ocr.data.sources import find_data_dir
 
 DEFAULT_DATA = find_data_dir(Path(__file__).resolve().parents[1])
 CONFIDENT = 0.9  # a wrong reading above this confidence is a confident mistake
-COVERAGES = [round(c, 2) for c in np.linspace(0.05, 1.0, 20)]
-THRESHOLDS = [0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99]
 RUN_KEY = ("model", "fold", "seed")
 GROUPS = {p.name: group for group, members in (("design", DESIGN), ("held-out", HELD_OUT)) for p in members}
 
@@ -118,38 +118,14 @@ class DdddocrReader:
 
 
 def scores(texts: list[str], labels: list[str], confidences: list[float]) -> dict:
-    from torchmetrics.functional.text import char_error_rate
-
+    headline = text_summary(texts, labels)
     wrong = [t != g for t, g in zip(texts, labels, strict=True)]
-    confident = [w and c > CONFIDENT for w, c in zip(wrong, confidences, strict=True)]
     return {
-        "seq_acc": round(1 - sum(wrong) / len(labels), 5),
-        "cer": round(float(char_error_rate(texts, labels)), 5),
-        "wrong": sum(wrong),
-        "wrong_confident": sum(confident),
+        "seq_acc": round(headline["seq_acc"], 5),
+        "cer": round(headline["cer"], 5),
+        "wrong": headline["wrong_images"],
+        "wrong_confident": sum(w and c > CONFIDENT for w, c in zip(wrong, confidences, strict=True)),
     }
-
-
-def confidence_rows(correct: np.ndarray, confidence: np.ndarray) -> list[dict]:
-    """How useful the confidence is over a pool of readings: the accuracy of the readings kept
-    at each coverage (the most confident first), and at each threshold the share kept, their
-    accuracy, the share of right readings rejected and of wrong readings let through."""
-    order = np.argsort(-confidence, kind="stable")
-    kept_correct = np.cumsum(correct[order])  # (N,) right readings among the k most confident
-    rows = []
-    for coverage in COVERAGES:
-        k = max(1, round(coverage * len(order)))
-        rows.append({"kind": "coverage", "coverage": round(k / len(order), 4),
-                     "accuracy": round(float(kept_correct[k - 1] / k), 5),
-                     "threshold": round(float(confidence[order][k - 1]), 6)})  # fmt: skip
-    right, wrong = correct.astype(bool), ~correct.astype(bool)
-    for threshold in THRESHOLDS:
-        kept = confidence >= threshold
-        rows.append({"kind": "threshold", "coverage": round(float(kept.mean()), 4),
-                     "accuracy": round(float(right[kept].mean()) if kept.any() else 1.0, 5), "threshold": threshold,
-                     "right_rejected": round(float((right & ~kept).sum() / max(right.sum(), 1)), 5),
-                     "wrong_kept": round(float((wrong & kept).sum() / max(wrong.sum(), 1)), 5)})  # fmt: skip
-    return rows
 
 
 def append_csv(path: Path, rows: list[dict]) -> None:
@@ -159,11 +135,11 @@ def append_csv(path: Path, rows: list[dict]) -> None:
 
 def measure(args: argparse.Namespace) -> None:
     """Score the models of ``--fold`` on its test images and append their rows."""
-    from captcha_ocr.data.dataset import image_files
+    from captcha_ocr.data.dataset import image_files, label_from_name
     from captcha_ocr.data.split import fold_test_files
 
     files = fold_test_files(image_files(args.data_dir), fold=args.fold, part=args.part)
-    labels = [f.stem.split("_")[0] for f in files]
+    labels = [label_from_name(f) for f in files]
     recorded = {tuple(r[k] for k in RUN_KEY) for r in read_rows(args.out / "robustness_runs.csv")}
     readers = []
     for model, name, seed in model_files(args):

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from captcha_ocr.analysis import errors as analysis
+from captcha_ocr.analysis.confidence import confidence_rows
 from captcha_ocr.analysis.report import write_report
 from captcha_ocr.analysis.results import ImageResult, read_image_results
 
@@ -55,6 +56,25 @@ def test_summary_wrong_characters_are_the_cer_numerator() -> None:
     assert numbers["cer"] == pytest.approx(3 / 25)
     assert numbers["seq_acc"] == 0.4
     assert (numbers["wrong_images"], numbers["wrong_characters"]) == (3, 3)
+
+
+def test_text_summary_scores_bare_readings_as_summary_scores_records() -> None:
+    texts, labels = [r.prediction for r in RESULTS], [r.label for r in RESULTS]
+    assert analysis.text_summary(texts, labels) == analysis.summary(RESULTS)
+    with pytest.raises(ValueError):
+        analysis.text_summary(texts[:2], labels)
+
+
+def test_confidence_rows_keep_the_most_confident_first() -> None:
+    correct = np.array([1, 0, 1, 1, 0])
+    confidence = np.array([0.95, 0.9, 0.6, 0.99, 0.2])  # most confident: 3 (right), 0 (right), 1 (wrong), 2, 4
+    rows = confidence_rows(correct, confidence, coverages=(0.4, 0.6, 1.0), thresholds=(0.5, 0.92))
+    by_coverage = {r["coverage"]: (r["accuracy"], r["threshold"]) for r in rows if r["kind"] == "coverage"}
+    assert by_coverage == {0.4: (1.0, 0.95), 0.6: (pytest.approx(2 / 3, abs=1e-5), 0.9), 1.0: (0.6, 0.2)}
+    at_half, at_92 = [r for r in rows if r["kind"] == "threshold"]
+    assert (at_half["coverage"], at_half["right_rejected"], at_half["wrong_kept"]) == (0.8, 0.0, 0.5)
+    assert (at_92["coverage"], at_92["accuracy"], at_92["right_rejected"], at_92["wrong_kept"]) == (
+        0.4, 1.0, pytest.approx(1 / 3, abs=1e-5), 0.0)  # fmt: skip
 
 
 def test_report_writes_tables_and_figures(tmp_path: Path) -> None:

@@ -3,7 +3,9 @@ character, over ``ImageResult`` records (``captcha_ocr.analysis.results``). Labe
 by their fewest character edits (``ImageResult.edits``), as CER counts them, so a dropped
 character is one deletion, not a shift of every character after it. No torch needed."""
 
+import math
 from collections import Counter
+from collections.abc import Sequence
 
 import numpy as np
 from rapidfuzz.distance import Levenshtein
@@ -74,3 +76,9 @@ def summary(results: list[ImageResult]) -> dict[str, float]:
         "wrong_images": sum(not r.correct for r in results),
         "wrong_characters": edits,
     }
+
+
+def text_summary(texts: Sequence[str], labels: Sequence[str]) -> dict[str, float]:
+    """``summary`` of readings against their labels, for readers that give texts alone."""
+    results = [ImageResult("", label, text, math.nan, math.nan) for text, label in zip(texts, labels, strict=True)]
+    return summary(results)
