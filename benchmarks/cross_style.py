@@ -30,9 +30,10 @@ from held_out_styles import HELD_OUT_STYLES, STYLES, draw_style
 
 from captcha_ocr.analysis.errors import summary, text_summary
 from captcha_ocr.analysis.results import ImageResult, append_rows, read_rows
-from captcha_ocr.data.dataset import image_files, label_from_name
+from captcha_ocr.data.dataset import label_from_name
 from captcha_ocr.data.sources import find_data_dir
 from captcha_ocr.data.split import fold_split
+from captcha_ocr.reading.listing import image_files
 from captcha_ocr.reading.reader import CaptchaReader
 
 ROOT = Path(__file__).resolve().parents[1]

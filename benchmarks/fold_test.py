@@ -15,9 +15,9 @@ from pathlib import Path
 
 from captcha_ocr.analysis.errors import summary
 from captcha_ocr.analysis.results import ImageResult
-from captcha_ocr.data.dataset import image_files
 from captcha_ocr.data.sources import find_data_dir
 from captcha_ocr.data.split import fold_split, subsample
+from captcha_ocr.reading.listing import image_files
 from captcha_ocr.reading.reader import CaptchaReader
 
 

@@ -80,8 +80,8 @@ def measure_ddddocr(files: list[Path], charset: str) -> list[dict]:
 
 
 def child(args: argparse.Namespace) -> None:
-    from captcha_ocr.data.dataset import image_files
     from captcha_ocr.data.split import fold_test_files
+    from captcha_ocr.reading.listing import image_files
 
     files = fold_test_files(image_files(args.data_dir))
     backend, model = args.backend[0], args.model[0]  # a child measures one of each

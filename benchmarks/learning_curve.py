@@ -25,8 +25,8 @@ import matplotlib.pyplot as plt
 from matplotlib.ticker import NullFormatter
 
 from captcha_ocr.analysis.results import RUN_COLUMNS, append_rows, read_rows, write_rows
-from captcha_ocr.data.dataset import image_files
 from captcha_ocr.data.split import fold_split
+from captcha_ocr.reading.listing import image_files
 from captcha_ocr.training.crossval import run_fold
 
 COLUMNS = ["train_size", *RUN_COLUMNS]

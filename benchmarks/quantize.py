@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
-from captcha_ocr.data.dataset import image_files
 from captcha_ocr.data.sources import find_data_dir
 from captcha_ocr.data.split import fold_test_files
+from captcha_ocr.reading.listing import image_files
 from captcha_ocr.reading.reader import CaptchaReader
 from captcha_ocr.reading.weights import model_file
 

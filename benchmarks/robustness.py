@@ -135,8 +135,9 @@ def append_csv(path: Path, rows: list[dict]) -> None:
 
 def measure(args: argparse.Namespace) -> None:
     """Score the models of ``--fold`` on its test images and append their rows."""
-    from captcha_ocr.data.dataset import image_files, label_from_name
+    from captcha_ocr.data.dataset import label_from_name
     from captcha_ocr.data.split import fold_test_files
+    from captcha_ocr.reading.listing import image_files
 
     files = fold_test_files(image_files(args.data_dir), fold=args.fold, part=args.part)
     labels = [label_from_name(f) for f in files]

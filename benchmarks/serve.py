@@ -34,9 +34,9 @@ from pathlib import Path
 import aiohttp
 import httpx
 
-from captcha_ocr.data.dataset import image_files
 from captcha_ocr.data.sources import find_data_dir
 from captcha_ocr.data.split import fold_test_files
+from captcha_ocr.reading.listing import image_files
 
 DEFAULT_DATA = find_data_dir(Path(__file__).resolve().parents[1])
 try:

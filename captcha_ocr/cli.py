@@ -21,14 +21,14 @@ import importlib.util
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
 from captcha_ocr.reading.answers import ANSWERS, answer_record
-from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, is_image_file, not_a_regular_file
+from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS
+from captcha_ocr.reading.listing import expand_inputs
 from captcha_ocr.reading.reader import Length, Reading, parse_length
 from captcha_ocr.reading.weights import SHIPPED
 from captcha_ocr.serving.service import Limits
@@ -36,31 +36,6 @@ from captcha_ocr.serving.service import Limits
 PROGRESS_THRESHOLD = 200  # show a progress bar from this many images on
 # A reading-only install (pip install captcha_ocr[onnx]) has no torch: it reads with onnxruntime.
 DEFAULT_BACKEND = "torch" if importlib.util.find_spec("torch") else "onnx"
-
-
-def expand_inputs(paths: Sequence[str], recursive: bool = False) -> tuple[list[Path], list[str]]:
-    """Files as given; folders as their image files, sorted by name (with ``recursive``, those of
-    their subfolders too). Returns the files to read and, for each entry of a folder left out
-    that a user may have meant to read, what it is: a subfolder, an empty folder, or an entry
-    named like an image that is not a regular file (a FIFO, a broken or looping link)."""
-    files: list[Path] = []
-    skipped: list[str] = []
-    for raw in paths:
-        path = Path(raw)
-        if not path.is_dir():
-            files.append(path)
-            continue
-        entries = sorted(path.rglob("*") if recursive else path.iterdir())
-        files += [p for p in entries if is_image_file(p)]
-        for entry in entries:
-            if entry.is_dir() and not entry.is_symlink():
-                if not recursive:
-                    skipped.append(f"{entry} (a subfolder: --recursive reads it)")
-                elif not any(entry.iterdir()):
-                    skipped.append(f"{entry} (an empty folder)")
-            elif entry.suffix.lower() in IMAGE_SUFFIXES and (kind := not_a_regular_file(entry)):
-                skipped.append(f"{entry} ({kind})")
-    return files, skipped
 
 
 def tsv_field(text: str) -> str:
@@ -134,49 +109,26 @@ def read(args: argparse.Namespace) -> int:
 
 def serve(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
-
-        from captcha_ocr.serving.app import create_app
-        from captcha_ocr.serving.protocol import HeadDeadlineProtocol
+        from captcha_ocr.serving import run
     except ImportError:
         print("captcha-ocr: serving needs the serve extra: pip install 'captcha_ocr[serve]'", file=sys.stderr)
         return 2
-    from captcha_ocr.reading.reader import CaptchaReader
-
+    limits = Limits(args.max_body_bytes, args.max_pixels, args.max_images, args.timeout, args.max_request_pixels)
+    settings = run.ServerSettings(args.model, args.backend, args.threads, model_name(args.model), args.min_confidence,
+                                  limits, run.api_key_from_environment(args.api_key))  # fmt: skip
     try:
-        reader = CaptchaReader(args.model, args.backend, num_threads=args.threads, min_confidence=args.min_confidence)
+        reader = settings.reader()
     except Exception as error:
         print(f"captcha-ocr: cannot load the model: {error}", file=sys.stderr)
         return 2
-    limits = Limits(args.max_body_bytes, args.max_pixels, args.max_images, args.timeout, args.max_request_pixels)
-    api_key = args.api_key or os.environ.get("CAPTCHA_OCR_API_KEY") or None
     try:  # bound here, so that an address in use is one line and exit code 2
-        listening = socket.create_server((args.host, args.port))
-        # asyncio sets TCP_NODELAY only on sockets it made; without it small responses wait ~40 ms
-        listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        listening = run.listen(args.host, args.port)
     except OSError as error:
         print(f"captcha-ocr: cannot listen on {args.host}:{args.port}: {error.strerror or error}", file=sys.stderr)
         return 2
     print(f"captcha-ocr: serving {args.model or 'crnn'} ({args.backend}) on http://{args.host}:{args.port}/"
-          f"{' with an API key' if api_key else ''}", file=sys.stderr)  # fmt: skip
-    options = {"log_level": args.log_level, "timeout_graceful_shutdown": args.shutdown_grace,
-               "http": HeadDeadlineProtocol}  # fmt: skip
-    if args.workers == 1:
-        app = create_app(reader, model_name(args.model), limits, api_key)
-        uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[listening])
-        return 0
-    from dataclasses import asdict
-
-    from uvicorn.supervisors import Multiprocess
-
-    from captcha_ocr.serving.app import SETTINGS_VARIABLE
-
-    settings = {"model": args.model, "backend": args.backend, "threads": args.threads, "name": model_name(args.model),
-                "min_confidence": args.min_confidence, "limits": asdict(limits), "api_key": api_key}  # fmt: skip
-    os.environ[SETTINGS_VARIABLE] = json.dumps(settings)  # read by each worker process
-    config = uvicorn.Config("captcha_ocr.serving.app:app_from_environment", factory=True, workers=args.workers,
-                            **options)  # fmt: skip
-    Multiprocess(config, sockets=[listening]).run()
+          f"{' with an API key' if settings.api_key else ''}", file=sys.stderr)  # fmt: skip
+    run.serve(settings, reader, listening, args.workers, args.log_level, args.shutdown_grace)
     return 0
 
 

@@ -6,7 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from captcha_ocr.data.dataset import BadSampleError, CaptchaDataset, label_from_name, list_files
+from captcha_ocr.data.dataset import BadSampleError, CaptchaDataset, label_from_name
+from captcha_ocr.reading.listing import list_files
 from captcha_ocr.reading.tokenizer import Tokenizer
 
 from .helpers import draw_captcha

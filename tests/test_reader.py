@@ -115,8 +115,8 @@ def test_onnx_backend_runs_without_torch(tiny_onnx: Path) -> None:
 
 
 def fold0_test_images(real_data: Path) -> list[Path]:
-    from captcha_ocr.data.dataset import image_files
     from captcha_ocr.data.split import fold_test_files
+    from captcha_ocr.reading.listing import image_files
 
     return fold_test_files(image_files(real_data))
 

@@ -10,7 +10,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, is_image_file, load_image, not_a_regular_file
+from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, load_image, not_a_regular_file
 from captcha_ocr.reading.tokenizer import Tokenizer
 
 # The whole stem is the label, except for an optional "_<number>" suffix that lets two images
@@ -23,28 +23,6 @@ MAX_LISTED = 20  # bad files named one by one in an error message
 
 class BadSampleError(ValueError):
     """A file that cannot be a training sample; the message names the file and the reason."""
-
-
-def list_files(data_dir: str | Path) -> list[Path]:
-    """List the entries of a data folder, sorted by name, hidden ones left out (a data set names
-    every entry that is not a valid sample as a bad file).
-
-    Raises:
-        FileNotFoundError: The folder does not exist or is not a folder.
-        ValueError: The folder holds no files.
-    """
-    folder = Path(data_dir)
-    if not folder.is_dir():
-        raise FileNotFoundError(f"data folder {str(folder)!r} does not exist or is not a folder")
-    files = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
-    if not files:
-        raise ValueError(f"data folder {str(folder)!r} is empty")
-    return files
-
-
-def image_files(data_dir: str | Path) -> list[Path]:
-    """The image files of a data folder (``images.IMAGE_SUFFIXES``), sorted by name."""
-    return [path for path in list_files(data_dir) if is_image_file(path)]
 
 
 def check_label_pattern(pattern: str) -> None:

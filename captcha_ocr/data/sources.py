@@ -8,8 +8,9 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
-from captcha_ocr.data.dataset import image_files, label_from_name
+from captcha_ocr.data.dataset import label_from_name
 from captcha_ocr.reading.images import is_image_file
+from captcha_ocr.reading.listing import image_files
 
 CAPTCHA_IMAGES_V2_URL = "https://github.com/AakashKumarNain/CaptchaCracker/raw/master/captcha_images_v2.zip"
 DATA_VARIABLE = "CAPTCHA_OCR_DATA"

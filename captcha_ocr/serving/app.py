@@ -12,8 +12,6 @@ every error is JSON with a fitting status code.
 """
 
 import importlib.metadata
-import json
-import os
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -24,8 +22,6 @@ from captcha_ocr.reading.reader import CaptchaReader
 from captcha_ocr.serving.bodies import BodyLimit, RequestDeadline
 from captcha_ocr.serving.routes import ddddocr, native, status
 from captcha_ocr.serving.service import DEFAULT_LIMITS, ApiError, Limits, ReadingService
-
-SETTINGS_VARIABLE = "CAPTCHA_OCR_SERVE_SETTINGS"  # how `serve --workers N` hands its settings to each worker
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -78,12 +74,3 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=limits.max_body_bytes)
     app.add_middleware(RequestDeadline, seconds=limits.timeout_seconds)  # outermost: the deadline covers the body
     return app
-
-
-def app_from_environment() -> FastAPI:
-    """The application of one worker process of ``captcha-ocr serve --workers N``: each loads its
-    own model, from the settings the command puts in ``$CAPTCHA_OCR_SERVE_SETTINGS`` (JSON)."""
-    settings = json.loads(os.environ[SETTINGS_VARIABLE])
-    reader = CaptchaReader(settings["model"], settings["backend"], num_threads=settings["threads"],
-                           min_confidence=settings["min_confidence"])  # fmt: skip
-    return create_app(reader, settings["name"], Limits(**settings["limits"]), settings["api_key"])

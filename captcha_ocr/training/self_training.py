@@ -15,7 +15,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from captcha_ocr.data.dataset import CaptchaDataset, image_files
+from captcha_ocr.data.dataset import CaptchaDataset
+from captcha_ocr.reading.listing import image_files
 from captcha_ocr.training.system import CaptchaSystem
 
 VIEWS = 2  # augmented readings that must agree with the plain one
