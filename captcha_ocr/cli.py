@@ -25,11 +25,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
+from typing import get_args
 
 from captcha_ocr.reading.answers import ANSWERS, answer_record
 from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS
 from captcha_ocr.reading.listing import expand_inputs
-from captcha_ocr.reading.reader import Length, Reading, parse_length
+from captcha_ocr.reading.reader import Backend, Length, Reading, parse_length
 from captcha_ocr.reading.weights import SHIPPED
 from captcha_ocr.serving.service import Limits
 
@@ -189,7 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     reading.add_argument("paths", nargs="+", help="image files and folders of images")
     reading.add_argument("--json", action="store_true", help="one JSON object per line instead of TSV")
     reading.add_argument(
-        "--backend", choices=("torch", "onnx"), default=DEFAULT_BACKEND, help="default: torch if installed, else onnx"
+        "--backend", choices=get_args(Backend), default=DEFAULT_BACKEND, help="default: torch if installed, else onnx"
     )
     reading.add_argument(
         "--model",
@@ -245,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     serving.add_argument(
         "--model", help="checkpoint (.ckpt/.pt), .onnx file, or a shipped model: crnn (default), fast, base"
     )
-    serving.add_argument("--backend", choices=("torch", "onnx"), default="onnx", help="default onnx (no torch loaded)")
+    serving.add_argument("--backend", choices=get_args(Backend), default="onnx", help="default onnx (no torch loaded)")
     serving.add_argument("--threads", type=positive_int, help="CPU threads of the model (of each worker)")
     serving.add_argument("--workers", type=positive_int, default=1,
                          help="server processes, each with its own model and batcher, sharing the port (default 1); "

@@ -37,7 +37,8 @@ def random_labels(count: int, seed: int = 0, charset: str = DEFAULT_CHARSET, len
 
 
 def model_spec(**changes) -> ModelSpec:
-    """The spec of the default config's network (``configs/crnn.yaml``), with ``changes``."""
+    """A spec of the default network's widths with the position head and a full-resolution stem (the
+    tests' reference network; the recipe's is ``CaptchaSystem()``), with ``changes``."""
     default = ModelSpec(
         charset=DEFAULT_CHARSET,
         min_length=5,

@@ -27,7 +27,7 @@ def test_variable_length_round_trip_and_padding() -> None:
 
 
 def test_variable_length_loss_counts_the_end_once_and_metrics_ignore_padding() -> None:
-    system = CaptchaSystem(charset="AB", min_length=1, max_length=4)
+    system = CaptchaSystem(charset="AB", min_length=1, max_length=4, head="position")
     targets = torch.from_numpy(system.tokenizer.encode(["AB"]))  # A, B, end, (ignored)
     logits = torch.full((1, 4, 3), -20.0)
     logits[0, 0, 1] = logits[0, 1, 2] = logits[0, 2, 0] = 20.0  # exactly "AB" then end
@@ -100,7 +100,7 @@ def test_auto_charset_is_inferred_and_stored_in_the_checkpoint(tmp_path: Path) -
     model, spec = load_model(cli.trainer.checkpoint_callback.best_model_path)
     assert (spec.charset, spec.min_length, spec.max_length) == ("789XYZ", 3, 5)
     logits = model(torch.rand(2, 1, spec.height, spec.width))
-    assert logits.shape == (2, 5, 7)  # five positions; six characters plus the end class
+    assert logits.shape == (2, spec.output_steps(), 7)  # six characters plus the end class
     assert np.isfinite(logits.detach().numpy()).all()
 
 

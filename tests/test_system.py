@@ -17,7 +17,7 @@ def test_metrics_against_hand_computed_values() -> None:
 
 
 def test_position_loss_ignores_positions_after_the_end() -> None:
-    system = CaptchaSystem(charset="ab", min_length=1, max_length=3)
+    system = CaptchaSystem(charset="ab", min_length=1, max_length=3, head="position")
     targets = torch.tensor([[1, 0, 0]])  # "a", then the end class, then nothing
     logits = torch.zeros(1, 3, 3)
     logits[0, 2] = torch.tensor([0.0, 50.0, 0.0])  # nonsense after the end must not cost anything
@@ -27,7 +27,7 @@ def test_position_loss_ignores_positions_after_the_end() -> None:
 
 
 def test_position_decoding_and_confidence() -> None:
-    system = CaptchaSystem(charset="ab", min_length=1, max_length=3)
+    system = CaptchaSystem(charset="ab", min_length=1, max_length=3, head="position")
     probs = torch.tensor([[[0.1, 0.8, 0.1], [0.5, 0.25, 0.25], [0.2, 0.2, 0.6]]])  # "a", end, ignored
     prediction = system.decode(probs.log())
     assert prediction.texts == ["a"]

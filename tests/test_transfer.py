@@ -58,7 +58,7 @@ def test_the_system_starts_from_its_base_when_fitting_only(tmp_path) -> None:
     base = write_tiny_weights(tmp_path / "base.pt", spec=spec)
     source, _ = load_model(base)
     system = CaptchaSystem(charset="bcd", head="joint", channels=(8, 8, 8), lstm_hidden=8,
-                           strides=spec.strides, base=str(base))  # fmt: skip
+                           stem_stride=spec.stem_stride, strides=spec.strides, base=str(base))  # fmt: skip
     system.setup("test")
     assert not torch.equal(system.model.stem[0].weight, source.stem[0].weight)
     system.setup("fit")

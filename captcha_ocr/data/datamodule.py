@@ -1,5 +1,6 @@
 """The data module: which files, how they are split into folds, how they are batched."""
 
+import inspect
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -14,13 +15,13 @@ from captcha_ocr.data.dataset import (
     DEFAULT_LABEL_PATTERN,
     CaptchaDataset,
     check_label_pattern,
-    list_files,
     read_labels_csv,
 )
 from captcha_ocr.data.sources import CAPTCHA_IMAGES_V2_URL, charset_of_labels, download_folder
 from captcha_ocr.data.split import Split, fold_split, subsample
 from captcha_ocr.data.stream import EpochBatches, GeneratedBatches
 from captcha_ocr.data.synth import synthesize
+from captcha_ocr.reading.listing import list_files
 from captcha_ocr.reading.tokenizer import DEFAULT_CHARSET, Tokenizer
 
 DEFAULT_DATA_DIR = "data/captcha_images_v2"
@@ -140,6 +141,12 @@ class CaptchaDataModule(pl.LightningDataModule):
         self.width = width
         self.crop_to_text = crop_to_text
         self.normalize = normalize
+        classic = {"max_shift": max_shift, "max_rotation": max_rotation, "max_scale": max_scale,
+                   "photometric": photometric, "line_probability": line_probability}  # fmt: skip
+        changed = [name for name, value in classic.items() if value != CLASSIC_DEFAULTS[name]]
+        if augmentations and changed:
+            raise ValueError(f"give either augmentations (the broad policy) or the classic policy's arguments, "
+                             f"not both: {', '.join(changed)} would be ignored")  # fmt: skip
         self.augmentation = None
         if augment and augmentations:
             self.augmentation = nn.Sequential(*augmentations)
@@ -280,3 +287,11 @@ class CaptchaDataModule(pl.LightningDataModule):
             return batch
         images, targets = batch
         return self.augmentation(images), targets
+
+
+# The classic policy's arguments at their defaults, to tell a config that sets them.
+CLASSIC_DEFAULTS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(CaptchaDataModule.__init__).parameters.items()
+    if name in ("max_shift", "max_rotation", "max_scale", "photometric", "line_probability")
+}

@@ -1,6 +1,6 @@
 """The LightningModule: loss, decoding, metrics and optimisation around ``CaptchaNet``."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import lightning.pytorch as pl
@@ -55,6 +55,11 @@ def text_metrics(prefix: str = "") -> MetricCollection:
     return MetricCollection(metrics, prefix=prefix)
 
 
+def recipe_optimizer(parameters: Iterable[Tensor]) -> torch.optim.Optimizer:
+    """AdamW at the recipe's peak learning rate and weight decay (``configs/crnn.yaml``)."""
+    return torch.optim.AdamW(parameters, lr=3e-3, weight_decay=0.05)
+
+
 class CaptchaSystem(pl.LightningModule):
     """Trains and evaluates a ``CaptchaNet``.
 
@@ -82,8 +87,8 @@ class CaptchaSystem(pl.LightningModule):
         flatten_height: Give the LSTM every row of the last feature map instead of their mean
             over the height (``configs/ablations/ctc.yaml``).
         dropout: Dropout before the LSTM and the head.
-        optimizer: Optimiser class and arguments; its ``lr`` is the peak learning rate of the
-            one-cycle schedule (warm-up, then cosine decay to ~0 over the run).
+        optimizer: Optimiser class and arguments (default: the recipe's); its ``lr`` is the peak
+            learning rate of the one-cycle schedule (warm-up, then cosine decay to ~0 over the run).
         warmup_fraction: Share of the steps spent warming up.
         base: Fine-tune: when fitting starts, copy this model's weights (a ``.pt`` / ``.ckpt``
             file, or a shipped model's name such as ``base``) into the network
@@ -102,17 +107,17 @@ class CaptchaSystem(pl.LightningModule):
         width: int = 128,
         crop_to_text: bool = True,
         normalize: bool = True,
-        head: Head = "position",
+        head: Head = "joint",
         ctc_weight: float = 0.5,
         channels: Sequence[int] = (32, 64, 128),
-        stem_stride: tuple[int, int] = (1, 1),
-        strides: Sequence[tuple[int, int]] = ((2, 2), (2, 2), (2, 1)),
+        stem_stride: tuple[int, int] = (2, 2),
+        strides: Sequence[tuple[int, int]] = ((1, 1), (2, 2), (2, 1)),
         blocks_per_stage: int = 1,
         lstm_hidden: int = 128,
         lstm_layers: int = 1,
         flatten_height: bool = False,
         dropout: float = 0.1,
-        optimizer: OptimizerCallable = torch.optim.AdamW,
+        optimizer: OptimizerCallable = recipe_optimizer,
         warmup_fraction: float = 0.1,
         base: str | None = None,
         base_head: HeadInit = "map",
