@@ -63,7 +63,7 @@ def test_command_line_defaults_are_the_functions() -> None:
                                              "head": "head", "rounds": "rounds"}),
         (["cv"], cross_validate, {"folds": "folds", "seeds": "seeds", "out": "out"}),
         (["synth", "--count", "3", "--out", "x"], synthesize,
-         {"seed": "seed", "width": "width", "height": "height", "kind": "kind", "style": "style", "workers": "workers"}),
+         {name: name for name in ("seed", "width", "height", "kind", "style", "workers")}),
         (["report", "--predictions", "p.csv", "--data-dir", "d", "--out", "o"], report_results, {"part": "part"}),
         (["read", "x.png"], CaptchaReader.__init__, {"batch_size": "batch_size", "min_confidence": "min_confidence",
                                                      "max_pixels": "max_pixels"}),
