@@ -268,3 +268,10 @@ def test_train_writes_its_runs_outside_the_folder_it_trains_on(tmp_path: Path, m
     assert default_train_out(Path("..")) == tmp_path / "runs" / "captchas"
     monkeypatch.chdir(tmp_path)
     assert default_train_out(Path("captchas")) == tmp_path / "runs" / "captchas"
+
+
+def test_the_schedule_grows_with_a_large_folder_only() -> None:
+    from captcha_ocr.training.train import schedule_steps
+
+    # 53 passes of batches of 32, at least 200 steps: 53 x 121 / 32 = 200.4
+    assert [schedule_steps(n) for n in (10, 50, 120, 121, 600)] == [200, 200, 200, 201, 994]
