@@ -140,3 +140,21 @@ def test_an_image_over_the_pixel_limit_is_refused_from_its_header(make_folder) -
     with pytest.raises(BadSampleError, match="13000 x 13000 pixels, over the limit") as error:
         build(folder)
     assert str(bomb) in str(error.value) and "remove or rename" in str(error.value)
+
+
+def test_errors_below_the_command_line_keep_their_cause(tmp_path: Path) -> None:
+    """The library names the problem and keeps the exception it came from (only the CLI and the
+    server's answers drop it); a truncated weights file, a bad label pattern."""
+    import re
+
+    from captcha_ocr.data.dataset import check_label_pattern
+    from captcha_ocr.model.checkpoint import load_model
+
+    with pytest.raises(ValueError, match="not a regular expression") as raised:
+        check_label_pattern("(?P<label>")
+    assert isinstance(raised.value.__cause__, re.error)
+    truncated = tmp_path / "model.pt"
+    truncated.write_bytes(b"PK\x03\x04 not a whole file")
+    with pytest.raises(ValueError, match="not a readable torch file") as raised:
+        load_model(truncated)
+    assert raised.value.__cause__ is not None

@@ -132,7 +132,7 @@ def read_image_results(path: str | Path) -> list[ImageResult]:
     try:
         return [ImageResult.from_row(row) for row in rows]
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{path}: a row cannot be read ({error})") from None
+        raise ValueError(f"{path}: a row cannot be read ({error})") from error
 
 
 def mean_std(values: Sequence[float], scale: float = 1.0, digits: int = 4) -> str:

@@ -30,7 +30,7 @@ def check_label_pattern(pattern: str) -> None:
     try:
         compiled = re.compile(pattern)
     except re.error as error:
-        raise ValueError(f"label pattern {pattern!r} is not a regular expression: {error}") from None
+        raise ValueError(f"label pattern {pattern!r} is not a regular expression: {error}") from error
     if "label" not in compiled.groupindex:
         raise ValueError(f"label pattern {pattern!r} has no (?P<label>...) group to take the label from")
 
@@ -54,7 +54,7 @@ def read_labels_csv(path: str | Path) -> dict[str, str]:
     try:
         return _read_labels(path)
     except UnicodeDecodeError as error:
-        raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); save it as UTF-8") from None
+        raise ValueError(f"{path}: not UTF-8 text ({error.reason} at byte {error.start}); save it as UTF-8") from error
 
 
 def _read_labels(path: str | Path) -> dict[str, str]:
@@ -161,14 +161,14 @@ class CaptchaDataset(Dataset):
             try:
                 label = label_from_name(path, pattern) if labels is None else labels[path.name]
                 tokenizer.check(label)
-            except KeyError:
-                raise BadSampleError(f"{path}: has no row in the labels CSV") from None
+            except KeyError as error:
+                raise BadSampleError(f"{path}: has no row in the labels CSV") from error
             except ValueError as error:
-                raise BadSampleError(f"{path}: invalid label: {error}") from None
+                raise BadSampleError(f"{path}: invalid label: {error}") from error
         try:
             image = torch.from_numpy(load_image(path, *preparation, max_pixels=DEFAULT_MAX_PIXELS))  # bombs: refused
         except Exception as error:  # Pillow raises OSError, SyntaxError, DecompressionBombError, ...
-            raise BadSampleError(f"{path}: cannot be read as an image: {error}") from None
+            raise BadSampleError(f"{path}: cannot be read as an image: {error}") from error
         return label, image
 
     def __len__(self) -> int:

@@ -44,7 +44,7 @@ def labelled_files(
         try:
             pairs.append((path, label_from_name(path, label_pattern)))
         except ValueError as error:
-            raise ValueError(f"{path}: {error}") from None
+            raise ValueError(f"{path}: {error}") from error
     return pairs
 
 
@@ -58,7 +58,7 @@ def charset_of_labels(data_dir: str, label_pattern: str, labels: dict[str, str] 
     try:
         texts = folder_labels(data_dir, label_pattern, labels)
     except ValueError as error:
-        raise ValueError(f"--data.charset auto: {error}") from None
+        raise ValueError(f"--data.charset auto: {error}") from error
     return "".join(sorted(set("".join(texts))))
 
 
@@ -79,7 +79,7 @@ def download_folder(url: str, target: Path, expected_files: int = 0) -> None:
             raise OSError(
                 f"could not download the data from {url} ({error}); "
                 f"fetch it by hand and pass its folder as --data.data_dir"
-            ) from None
+            ) from error
         folders = [p.parent for p in (Path(scratch) / "unpacked").rglob("*") if is_image_file(p)]
         if not folders:
             raise OSError(f"the archive at {url} holds no images")

@@ -25,14 +25,14 @@ def read_checkpoint(path: str | Path) -> dict:
         raise FileNotFoundError(f"no model file at {str(path)!r}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:  # torch's weights-only unpickler refused it
+    except pickle.UnpicklingError as error:  # torch's weights-only unpickler refused it
         reason = (
             "not a torch file, or one holding Python objects besides tensors (refused: loading those could run code)"
         )
-        raise ValueError(f"{path} cannot be loaded safely: {reason}") from None
+        raise ValueError(f"{path} cannot be loaded safely: {reason}") from error
     except Exception as error:  # torch raises RuntimeError and others for truncated or foreign files
         reason = str(error).strip().split(". ")[0] or type(error).__name__
-        raise ValueError(f"{path} is not a readable torch file ({reason})") from None
+        raise ValueError(f"{path} is not a readable torch file ({reason})") from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint or "hyper_parameters" not in checkpoint:
         raise ValueError(f"{path} is not a captcha_ocr checkpoint (no state_dict and hyper_parameters)")
     return checkpoint
@@ -61,14 +61,14 @@ def load_model(path: str | Path = DEFAULT_WEIGHTS) -> tuple[CaptchaNet, ModelSpe
     try:
         spec = ModelSpec.from_dict(checkpoint["hyper_parameters"])
     except (KeyError, TypeError, ValueError) as error:
-        raise ValueError(f"{path} is not a captcha_ocr checkpoint of this version (its spec: {error})") from None
+        raise ValueError(f"{path} is not a captcha_ocr checkpoint of this version (its spec: {error})") from error
     state = checkpoint["state_dict"]
     model = CaptchaNet(spec)
     prefix = "model."
     try:
         model.load_state_dict({k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)})
     except RuntimeError as error:
-        raise ValueError(f"{path}: the weights do not match the architecture of its spec ({error})") from None
+        raise ValueError(f"{path}: the weights do not match the architecture of its spec ({error})") from error
     return model.eval(), spec
 
 

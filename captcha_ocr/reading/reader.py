@@ -345,8 +345,8 @@ def _torch_runner(path: Path, num_threads: int | None):
 def _onnx_runner(path: Path, num_threads: int | None):
     try:
         import onnxruntime as ort
-    except ImportError:
-        raise ImportError("the onnx backend needs onnxruntime: pip install 'captcha_ocr[onnx]'") from None
+    except ImportError as error:
+        raise ImportError("the onnx backend needs onnxruntime: pip install 'captcha_ocr[onnx]'") from error
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if num_threads:
@@ -355,7 +355,7 @@ def _onnx_runner(path: Path, num_threads: int | None):
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own types for truncated or foreign files
         reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"{path} is not a readable ONNX model ({reason})") from None
+        raise ValueError(f"{path} is not a readable ONNX model ({reason})") from error
     metadata = session.get_modelmeta().custom_metadata_map
     if ONNX_SPEC_KEY not in metadata:
         raise ValueError(f"{path} was not exported by captcha-ocr export (no {ONNX_SPEC_KEY} metadata)")

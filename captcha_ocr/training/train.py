@@ -275,8 +275,8 @@ def stoppable(function: Callable[P, R]) -> Callable[P, R]:
         try:
             with quiet_libraries():
                 return function(*args, **kwargs)
-        except SIGTERMException:
-            raise TrainingStoppedError("stopped by SIGTERM before the model was written") from None
+        except SIGTERMException as error:
+            raise TrainingStoppedError("stopped by SIGTERM before the model was written") from error
 
     return run
 
