@@ -43,11 +43,11 @@ train: data
 	@echo "TensorBoard logs: $(ROOT)/lightning_logs (tensorboard --logdir $(ROOT)/lightning_logs)"
 
 test: setup
-	cd $(ROOT) && $(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	cd $(ROOT) && $(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
 	$(RUN) -m pytest -q
 
 test-fast: setup
-	cd $(ROOT) && $(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	cd $(ROOT) && $(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check . && $(VENV)/bin/mypy
 	$(RUN) -m pytest -q -m "not slow and not network and not browser"
 
 BASE_CHARSET := 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ

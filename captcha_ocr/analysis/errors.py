@@ -45,7 +45,8 @@ def confusion_matrix(results: list[ImageResult], charset: str) -> np.ndarray:
 
 def error_rate_by_position(results: list[ImageResult]) -> dict[int, float]:
     """Share of images whose character at each label position is read wrong or lost."""
-    errors, totals = Counter(), Counter()
+    errors: Counter[int] = Counter()
+    totals: Counter[int] = Counter()
     for r in results:
         wrong = {at for at, t, _ in r.edits() if t != MISSING}
         for at in range(len(r.label)):
@@ -56,7 +57,8 @@ def error_rate_by_position(results: list[ImageResult]) -> dict[int, float]:
 
 def error_rate_by_character(results: list[ImageResult]) -> dict[str, float]:
     """Share of occurrences of each true character that are read wrong or lost."""
-    errors, totals = Counter(), Counter()
+    errors: Counter[str] = Counter()
+    totals: Counter[str] = Counter()
     for r in results:
         wrong = {at for at, t, _ in r.edits() if t != MISSING}
         for at, c in enumerate(r.label):

@@ -14,6 +14,7 @@ anything: they measure how the design carries over to changes nobody tuned it fo
 import io
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageFilter, ImageOps
@@ -36,7 +37,7 @@ class Perturbation:
     name: str
     unit: str
     values: tuple
-    apply: Callable[[Image.Image, object, np.random.Generator], Image.Image]
+    apply: Callable[[Image.Image, Any, np.random.Generator], Image.Image]
 
     def __call__(self, image: Image.Image, strength: str, rng: np.random.Generator) -> Image.Image:
         return self.apply(image.convert("RGB"), self.values[STRENGTHS.index(strength)], rng)

@@ -46,7 +46,8 @@ class ImageResult:
         (an insertion, at the label position it comes before) or there but not read (a
         deletion). ``nnn2b`` read ``nn2b`` is one deletion, ``(2, "n", "∅")``."""
         found = []
-        for tag, at, to in Levenshtein.editops(self.label, self.prediction):
+        for operation in Levenshtein.editops(self.label, self.prediction):
+            tag, at, to = operation.tag, operation.src_pos, operation.dest_pos
             true = "∅" if tag == "insert" else self.label[at]
             found.append((at, true, "∅" if tag == "delete" else self.prediction[to]))
         return found

@@ -6,6 +6,7 @@ the page even and the ink dark (``normalize_page``), finds the text (``text_box`
 what is left of brightness and contrast the network standardises itself (``CaptchaNet``).
 """
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +65,7 @@ def to_grey(image: Image.Image) -> Image.Image:
         return Image.fromarray(scaled.round().astype(np.uint8), mode="L")
     if (image.mode == "P" and "transparency" in image.info) or image.mode in ("LA", "PA"):
         image = image.convert("RGBA")
-    if image.mode == "RGBA" and image.getchannel("A").getextrema()[0] < 255:  # some transparency
+    if image.mode == "RGBA" and np.asarray(image.getchannel("A")).min() < 255:  # some transparency
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image)
     if image.mode == "CMYK":
@@ -72,7 +73,7 @@ def to_grey(image: Image.Image) -> Image.Image:
     return image.convert("L")
 
 
-def otsu_threshold(histogram: list[int]) -> int:
+def otsu_threshold(histogram: Sequence[int] | np.ndarray) -> int:
     """The grey level that best splits an image's pixels into two classes (Otsu's method):
     pixels at or below it are one class, above it the other.
 

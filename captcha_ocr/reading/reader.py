@@ -17,7 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 from PIL import Image
@@ -203,7 +203,8 @@ class CaptchaReader:
         """
         if isinstance(images, (str, Path, bytes, Image.Image, np.ndarray)) or _is_tensor(images):
             raise TypeError(f"read() takes a list of images, got one {type(images).__name__}: wrap it in a list")
-        return [reading for _, reading in self.iter_read(images, "raise", allow, distribution, length)]
+        readings = [reading for _, reading in self.iter_read(images, "raise", allow, distribution, length)]
+        return cast(list[Reading], readings)  # on_error="raise": no Exception is yielded
 
     def iter_read(
         self,
@@ -305,7 +306,7 @@ def as_pillow_source(image: object) -> str | Path | Image.Image:
     if isinstance(image, (bytes, bytearray, memoryview)):
         return Image.open(io.BytesIO(bytes(image)))
     if _is_tensor(image):
-        image = image.detach().cpu().numpy()
+        image = image.detach().cpu().numpy()  # type: ignore[attr-defined]  # a torch.Tensor, not imported here
     if isinstance(image, np.ndarray):
         return _array_to_pillow(image)
     raise TypeError(f"cannot read a {type(image).__name__}: pass {ACCEPTED}")
