@@ -183,13 +183,16 @@ def model_files(args: argparse.Namespace) -> Iterator[tuple[str, str, str]]:
     """(file or shipped name, model name, seed) of each model asked for."""
     for model in args.model or []:
         yield model, Path(model).stem if Path(model).suffix else model, "-"
+    from captcha_ocr.training.lightning_cli import latest_best_checkpoint
+
     for name in args.cv or []:
         for seed in args.seeds:
-            run = args.logs / "cv" / name / f"fold{args.fold}_seed{seed}" / "checkpoints"
-            found = sorted(run.glob("best-*.ckpt"), key=lambda path: path.stat().st_mtime)  # a re-run's last
-            if not found:
-                sys.exit(f"robustness: no best-*.ckpt in {run}: cross-validate {name} on fold {args.fold} first")
-            yield str(found[-1]), name, str(seed)
+            run = f"fold{args.fold}_seed{seed}"
+            found = latest_best_checkpoint(args.logs / "cv" / name, run)  # a re-run's last
+            if found is None:
+                sys.exit(f"robustness: no best-*.ckpt in {args.logs / 'cv' / name / run}: cross-validate {name} on "
+                         f"fold {args.fold} first")  # fmt: skip
+            yield str(found), name, str(seed)
 
 
 def mean_std(values: list[float]) -> tuple[float, float]:

@@ -218,3 +218,18 @@ def test_test_without_ckpt_path_uses_the_best_checkpoint_of_the_latest_run(make_
     best = latest.trainer.checkpoint_callback.best_model_path
     assert f"test: using {best}" in capsys.readouterr().err
     assert "test/cer" in tested.trainer.callback_metrics
+
+
+def test_the_latest_best_checkpoint_of_a_run_or_of_any(tmp_path: Path) -> None:
+    import os
+
+    from captcha_ocr.training.lightning_cli import latest_best_checkpoint
+
+    for index, run in enumerate(["fold0_seed0", "fold1_seed0", "fold0_seed0"]):
+        checkpoint = tmp_path / run / "checkpoints" / f"best-{index}.ckpt"
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+        checkpoint.write_bytes(b"")
+        os.utime(checkpoint, (1_000 + index, 1_000 + index))
+    assert latest_best_checkpoint(tmp_path).name == "best-2.ckpt"
+    assert latest_best_checkpoint(tmp_path, "fold1_seed0").name == "best-1.ckpt"
+    assert latest_best_checkpoint(tmp_path, "fold2_seed0") is None

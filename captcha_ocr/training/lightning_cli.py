@@ -97,9 +97,11 @@ class CaptchaCLI(LightningCLI):
         )
 
 
-def latest_best_checkpoint(runs: Path) -> Path | None:
-    """The ``best-*.ckpt`` of the most recently written run (``version_*`` folder) under ``runs``."""
-    candidates = sorted(runs.glob("*/checkpoints/best-*.ckpt"), key=lambda path: path.stat().st_mtime)
+def latest_best_checkpoint(runs: Path, run: str = "*") -> Path | None:
+    """The ``best-*.ckpt`` of the most recently written run under ``runs`` (of its folders that
+    match ``run``: any ``version_*`` by default, or one cross-validation run such as
+    ``fold0_seed0``)."""
+    candidates = sorted(runs.glob(f"{run}/checkpoints/best-*.ckpt"), key=lambda path: path.stat().st_mtime)
     return candidates[-1] if candidates else None
 
 
