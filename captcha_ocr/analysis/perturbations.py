@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageFilter, ImageOps
+from PIL import Image, ImageChops, ImageDraw, ImageEnhance, ImageFilter, ImageFont, ImageOps
 
 STRENGTHS = ("mild", "moderate", "strong")
 WHITE = (255, 255, 255)
@@ -173,6 +173,34 @@ def _bold(image: Image.Image, size: int, rng: np.random.Generator) -> Image.Imag
     return image.filter(ImageFilter.MinFilter(size))
 
 
+def _thin(image: Image.Image, pixels: int, rng: np.random.Generator) -> Image.Image:
+    """Thinner strokes, as a lighter weight of the font draws them: ``pixels`` of ink taken off
+    each stroke's width (half on each side), at twice the size so that one pixel can be taken."""
+    double = image.resize((2 * image.width, 2 * image.height), Image.Resampling.BICUBIC)
+    return double.filter(ImageFilter.MaxFilter(2 * pixels + 1)).resize(image.size, Image.Resampling.LANCZOS)
+
+
+def _border(image: Image.Image, pixels: int, rng: np.random.Generator) -> Image.Image:
+    """A dark border drawn round the image, as some sites frame their captchas."""
+    return ImageOps.expand(image, border=pixels, fill=(40, 40, 40))
+
+
+def _form(image: Image.Image, surround: float, rng: np.random.Generator) -> Image.Image:
+    """The captcha cropped loosely from its form: a prompt line above it and an empty input box
+    below, on a light page, with ``surround`` x its height of the form on every side."""
+    W, H = image.size
+    pad, line = round(surround * H), max(8, H // 3)
+    canvas = Image.new("RGB", (W + 2 * pad, H + 2 * pad + 2 * line + 8), (244, 245, 247))
+    draw = ImageDraw.Draw(canvas)
+    font = ImageFont.load_default(size=round(0.8 * line))
+    draw.text((pad, pad), "Type the characters you see", fill=(50, 50, 50), font=font)
+    top = pad + line + 4
+    canvas.paste(image, (pad, top))
+    box = top + H + 4
+    draw.rectangle((pad, box, pad + W, box + line), fill=WHITE, outline=(130, 130, 130))
+    return canvas
+
+
 # Held-out families: written before any model of the current design was trained; never tuned on.
 
 
@@ -295,6 +323,9 @@ DESIGN = (
     Perturbation("occlusion", "blob radius, x height", (0.08, 0.12, 0.16), _occlusion),
     Perturbation("keystone", "short side, x height", (0.1, 0.2, 0.3), _keystone),
     Perturbation("bold", "px min filter", (3, 5, 7), _bold),
+    Perturbation("thin", "px of ink off each stroke", (1, 2, 3), _thin),
+    Perturbation("border", "px dark border", (1, 3, 6), _border),
+    Perturbation("form", "x height of the form around it", (0.3, 0.6, 1.2), _form),
 )
 HELD_OUT = (
     Perturbation("wave", "amplitude, x height", (0.04, 0.08, 0.12), _wave),
