@@ -181,6 +181,7 @@ def plot(rows: list[dict], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     styles = sorted({r["style"] for r in rows})
+    sizes_shown = sorted({int(r["labels"]) for r in rows if r["labels"]})
     figure, axes = plt.subplots(1, len(styles), figsize=(4.2 * len(styles), 3.6), sharey=True, squeeze=False)
     for axis, style in zip(axes[0], styles, strict=True):
         mine = [r for r in rows if r["style"] == style]
@@ -202,8 +203,10 @@ def plot(rows: list[dict], path: Path) -> None:
             if zero:
                 axis.axhline(100 * float(zero[0]["whole"]), color=colour, linestyle="--",
                              label=f"{zero[0]['reader']}, no labels")  # fmt: skip
-        axis.set(title=style, xscale="log", xlabel="labelled images", xlim=(20, 250), ylim=(0, 100))
-        axis.set_xticks([25, 50, 100, 200], ["25", "50", "100", "200"])
+        axis.set(title=style, xscale="log", xlabel="labelled images", xlim=(20, 1.25 * max(sizes_shown)),
+                 ylim=(0, 100))  # fmt: skip
+        axis.set_xticks(sizes_shown, [str(n) for n in sizes_shown])
+        axis.minorticks_off()
         axis.grid(alpha=0.3)
     axes[0][0].set_ylabel("whole captchas right, %")
     axes[0][-1].legend(fontsize=7, loc="lower right")
