@@ -25,6 +25,12 @@ from captcha_ocr.reading.listing import list_files
 from captcha_ocr.reading.tokenizer import DEFAULT_CHARSET, Tokenizer
 
 DEFAULT_DATA_DIR = "data/captcha_images_v2"
+# The classic policy's arguments at their defaults (build_augmentation's), to tell a config that sets them.
+CLASSIC_DEFAULTS = {
+    name: parameter.default
+    for name, parameter in inspect.signature(build_augmentation).parameters.items()
+    if parameter.default is not inspect.Parameter.empty
+}
 
 
 class CaptchaDataModule(pl.LightningDataModule):
@@ -151,9 +157,7 @@ class CaptchaDataModule(pl.LightningDataModule):
         if augment and augmentations:
             self.augmentation = nn.Sequential(*augmentations)
         elif augment:
-            self.augmentation = build_augmentation(
-                height, width, max_shift, max_rotation, max_scale, photometric, line_probability
-            )
+            self.augmentation = build_augmentation(height, width, **classic)
         self.dataset: CaptchaDataset | None = None
         self.split: Split | None = None
         self.predict_dataset: CaptchaDataset | None = None
@@ -287,11 +291,3 @@ class CaptchaDataModule(pl.LightningDataModule):
             return batch
         images, targets = batch
         return self.augmentation(images), targets
-
-
-# The classic policy's arguments at their defaults, to tell a config that sets them.
-CLASSIC_DEFAULTS = {
-    name: parameter.default
-    for name, parameter in inspect.signature(CaptchaDataModule.__init__).parameters.items()
-    if name in ("max_shift", "max_rotation", "max_scale", "photometric", "line_probability")
-}

@@ -57,7 +57,6 @@ class CaptchaNet(nn.Module):
         super().__init__()
         channels, strides = spec.channels, spec.strides
         self.spec = spec
-        self.flatten_height = spec.flatten_height
         self.stem = nn.Sequential(
             nn.Conv2d(1, channels[0], 3, spec.stem_stride, 1, bias=False), nn.BatchNorm2d(channels[0]), nn.ReLU()
         )
@@ -87,7 +86,7 @@ class CaptchaNet(nn.Module):
         """Map images (B, 1, H, W) in [0, 1] to logits: (B, max_length, C) for the position
         head, (B, T, C) for the CTC head, (B, max_length + T, C) for the joint head."""
         features = self.cnn(self.stem(standardize(images)))  # (B, D, H', T)
-        if self.flatten_height:
+        if self.spec.flatten_height:
             sequence = features.flatten(1, 2).transpose(1, 2)  # (B, T, D * H'): every row of each column
         else:
             sequence = features.mean(dim=2).transpose(1, 2)  # (B, T, D): one step per column

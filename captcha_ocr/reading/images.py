@@ -8,6 +8,7 @@ what is left of brightness and contrast the network standardises itself (``Captc
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
@@ -65,7 +66,7 @@ def to_grey(image: Image.Image) -> Image.Image:
         return Image.fromarray(scaled.round().astype(np.uint8), mode="L")
     if (image.mode == "P" and "transparency" in image.info) or image.mode in ("LA", "PA"):
         image = image.convert("RGBA")
-    if image.mode == "RGBA" and np.asarray(image.getchannel("A")).min() < 255:  # some transparency
+    if image.mode == "RGBA" and cast(tuple[int, int], image.getchannel("A").getextrema())[0] < 255:  # some transparency
         background = Image.new("RGBA", image.size, (255, 255, 255, 255))
         image = Image.alpha_composite(background, image)
     if image.mode == "CMYK":

@@ -16,7 +16,7 @@ from captcha_ocr.model.checkpoint import load_model
 from captcha_ocr.model.network import CaptchaNet
 from captcha_ocr.model.transfer import HeadInit, transfer_weights
 from captcha_ocr.reading.spec import Head, ModelSpec
-from captcha_ocr.reading.tokenizer import DEFAULT_CHARSET, Tokenizer
+from captcha_ocr.reading.tokenizer import DEFAULT_CHARSET
 from captcha_ocr.reading.weights import model_file
 from captcha_ocr.training.evaluation import evaluate_batch
 
@@ -126,8 +126,8 @@ class CaptchaSystem(pl.LightningModule):
         # The optimiser is left out: as a class it would make the checkpoint need full unpickling
         # (the CLI records it in the run's config.yaml).
         self.save_hyperparameters(ignore=["optimizer"])
-        self.tokenizer = Tokenizer(charset, min_length, max_length)
         self.model = CaptchaNet(ModelSpec.from_dict(self.hparams), dropout)
+        self.tokenizer = self.model.spec.tokenizer()
         self.decoder = self.model.spec.decoder()
         self.optimizer = optimizer
         self.train_metrics = text_metrics("train/")
