@@ -6,14 +6,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageEnhance, ImageOps
+from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
 from captcha_ocr.analysis.perturbations import PERTURBATIONS, STRENGTHS
 from captcha_ocr.data.augment import build_augmentation
 from captcha_ocr.data.dataset import CaptchaDataset
 from captcha_ocr.model.export import export_onnx
 from captcha_ocr.model.network import standardize
-from captcha_ocr.reading.images import _max_filter, load_image, normalize_page, otsu_threshold, text_box, to_grey
+from captcha_ocr.reading.images import (
+    _max_filter,
+    crop_text,
+    load_image,
+    normalize_page,
+    otsu_threshold,
+    rules,
+    run_lengths,
+    text_box,
+    to_grey,
+)
 from captcha_ocr.reading.reader import CaptchaReader
 from captcha_ocr.reading.tokenizer import Tokenizer
 
@@ -37,6 +47,54 @@ def test_text_box_finds_the_ink_whatever_the_margin_and_polarity() -> None:
     padded = text_box(page, trim=0.0, pad=0.2)  # 0.2 x 15 px = 3 px on every side
     assert padded == (27, 7, 73, 28)
     assert text_box(Image.new("L", (50, 20), 200)) == (0, 0, 50, 20)  # blank: the whole image
+
+
+def test_run_lengths_give_each_pixel_its_run() -> None:
+    mask = np.array([[1, 1, 0, 1, 1, 1], [0, 0, 0, 0, 0, 1]], dtype=bool)
+    assert run_lengths(mask).tolist() == [[2, 2, 0, 3, 3, 3], [0, 0, 0, 0, 0, 1]]
+    assert run_lengths(mask.T).T.tolist() == [[1, 1, 0, 1, 1, 2], [0, 0, 0, 0, 0, 2]]  # runs down
+
+
+def text_page() -> Image.Image:
+    """A light page 200 x 60 with five dark "characters" 12 x 24 px, from (40, 18) to (148, 42)."""
+    page = Image.new("L", (200, 60), 235)
+    for x in range(40, 150, 24):
+        page.paste(25, (x, 18, x + 12, 42))
+    return page
+
+
+TEXT = (40, 18, 148, 42)
+
+
+def test_a_frame_round_the_captcha_is_not_text() -> None:
+    for width in (1, 3, 6):
+        framed = ImageOps.expand(text_page(), border=width, fill=40)
+        left, top, right, bottom = text_box(framed, trim=0.0, pad=0.0)
+        assert (left - width, top - width, right - width, bottom - width) == TEXT
+        loose = np.asarray(crop_text(framed, trim=0.0, pad=1.0))  # a margin of 24 px takes the frame in
+        assert loose[:20].min() > 200 and loose[-20:].min() > 200  # page above and below the text, no frame
+
+
+def test_a_prompt_above_and_an_input_box_below_are_not_text() -> None:
+    form = Image.new("L", (300, 150), 245)
+    for x in range(20, 200, 9):  # a prompt: a line of small characters
+        form.paste(50, (x, 8, x + 6, 18))
+    form.paste(text_page(), (20, 24))
+    ImageDraw.Draw(form).rectangle((20, 90, 220, 110), outline=120)  # the input box
+    left, top, right, bottom = text_box(form, trim=0.0, pad=0.0)
+    assert (left - 20, top - 24, right - 20, bottom - 24) == TEXT
+
+
+def test_what_belongs_to_the_text_stays_in_its_box() -> None:
+    page = text_page()
+    page.paste(25, (44, 12, 48, 15))  # the dot of an i, 3 px above its stem
+    page.paste(25, (64, 30, 76, 50))  # a character set lower
+    assert text_box(page, trim=0.0, pad=0.0) == (40, 12, 148, 50)
+    struck = text_page()
+    ImageDraw.Draw(struck).line((0, 30, 199, 30), fill=25, width=2)  # a straight line through the text
+    ink = np.asarray(struck) < 128
+    assert rules(ink)[30, :40].all() and not rules(ink)[20:40, 40:52].any()  # the line, not the strokes it crosses
+    assert text_box(struck, trim=0.0, pad=0.0) == TEXT
 
 
 def test_margins_brightness_and_contrast_do_not_change_the_prepared_image() -> None:

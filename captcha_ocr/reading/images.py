@@ -2,7 +2,8 @@
 
 ``load_image`` is the one preprocessing function: the training data set, the torch reader and
 the ONNX reader all call it, so a model always sees its input prepared the same way. It makes
-the page even and the ink dark (``normalize_page``), finds the text (``text_box``) and resizes;
+the page even and the ink dark (``normalize_page``), finds the text apart from frames, boxes and
+other lines of text around it (``find_text``), crops to it (``crop_text``) and resizes;
 what is left of brightness and contrast the network standardises itself (``CaptchaNet``).
 """
 
@@ -17,6 +18,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 GREY_LEVELS = np.arange(256, dtype=np.float64)
 WORKING_HEIGHT = 32  # the page is estimated on a copy this high (strokes are 2-4 px there)
 DEFAULT_MAX_PIXELS = 4_000_000  # the reader's, the CLI's and the server's default limit per image
+RULE_LENGTH = 0.4  # a horizontal run of ink longer than this share of the width is a line, not a stroke
+FRAME_HEIGHT = 0.9  # a vertical one longer than this share of the height is a frame's side
+RULE_WIDTH = 0.12  # ... when it is no thicker than this share of the image across it
 
 
 def is_image_file(path: Path) -> bool:
@@ -152,13 +156,114 @@ def _span(counts: np.ndarray, trim: float) -> tuple[int, int]:
     return first, max(first, last)
 
 
-def text_box(grey: Image.Image, trim: float = 0.01, pad: float = 0.15) -> tuple[int, int, int, int]:
-    """Where the text is: the box of the ink pixels, padded by a share of its height.
+def ink_mask(grey: Image.Image) -> np.ndarray:
+    """(H, W) bool: the smaller of the two classes that Otsu's threshold splits the image into,
+    so that dark text on a light page and light text on a dark one both give the text, whatever
+    the brightness, contrast or gamma of the file."""
+    histogram = grey.histogram()
+    threshold = otsu_threshold(histogram)
+    pixels = np.asarray(grey)  # (H, W)
+    return pixels <= threshold if 2 * sum(histogram[: threshold + 1]) <= pixels.size else pixels > threshold
 
-    Ink is the smaller of the two classes that Otsu's threshold splits the image into (so dark
-    text on a light page and light text on a dark one both work), which makes the box the same
-    whatever the brightness, contrast or gamma of the file. ``trim`` of the ink is ignored at
-    each end of both axes, so that specks of noise far from the text do not stretch the box.
+
+def run_lengths(mask: np.ndarray) -> np.ndarray:
+    """(H, W) bool -> (H, W) int: the length of the horizontal run of True that each pixel is
+    in (0 where False).
+
+    >>> run_lengths(np.array([[1, 1, 0, 1], [1, 1, 1, 0]], dtype=bool)).tolist()
+    [[2, 2, 0, 1], [3, 3, 3, 0]]
+    """
+    H, W = mask.shape
+    stopped = np.concatenate([mask, np.zeros((H, 1), dtype=bool)], axis=1).ravel()  # a gap ends every row
+    starts = stopped & ~np.concatenate([[False], stopped[:-1]])
+    run = np.cumsum(starts) * stopped  # (H * (W + 1),): 1, 2, ... per run, 0 off it
+    lengths = np.bincount(run)
+    lengths[0] = 0
+    return lengths[run].reshape(H, W + 1)[:, :W]
+
+
+def rules(ink: np.ndarray) -> np.ndarray:
+    """(H, W) bool: the ink of thin straight lines longer than any stroke of a character:
+    horizontal runs over ``RULE_LENGTH`` of the width (a frame's top and bottom, an input box, a
+    rule) and vertical runs over ``FRAME_HEIGHT`` of the height (a frame's sides), where the
+    line is at most ``RULE_WIDTH`` of the other side thick (or where two such lines meet, at a
+    frame's corner), so that the strokes of characters that a line crosses stay ink."""
+    H, W = ink.shape
+    across, down = run_lengths(ink), run_lengths(ink.T).T  # (H, W) each
+    long_across, long_down = across >= RULE_LENGTH * W, down >= FRAME_HEIGHT * H
+    horizontal = long_across & ((down <= max(2.0, RULE_WIDTH * H)) | long_down)
+    vertical = long_down & ((across <= max(2.0, RULE_WIDTH * W)) | long_across)
+    return horizontal | vertical
+
+
+def _bands(profile: np.ndarray) -> list[tuple[int, int]]:
+    """[start, end) of every run of non-zero entries of a profile."""
+    edges = np.diff(np.concatenate([[0], (profile > 0).astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
+
+
+def _text_line(bands: list[tuple[int, int]], mass: list[int]) -> tuple[int, int]:
+    """The rows of the captcha among bands of rows that hold ink: the band of the most ink, with
+    the bands beside it that belong to it. A neighbour belongs when it lies within a tenth of
+    the band's height and is either as tall as half of it (characters set higher or lower) or
+    light (the dot of an i, an accent, a speck); a shorter line of some weight is other text (a
+    prompt, a caption)."""
+    main = int(np.argmax(mass))
+    height = bands[main][1] - bands[main][0]
+    reach = max(1.0, 0.1 * height)
+
+    def belongs(neighbour: int, gap: int) -> bool:
+        start, end = bands[neighbour]
+        return gap <= reach and (end - start >= 0.5 * height or mass[neighbour] <= 0.1 * mass[main])
+
+    first = last = main
+    while first > 0 and belongs(first - 1, bands[first][0] - bands[first - 1][1]):
+        first -= 1
+    while last < len(bands) - 1 and belongs(last + 1, bands[last + 1][0] - bands[last][1]):
+        last += 1
+    return bands[first][0], bands[last][1]
+
+
+def find_text(grey: Image.Image, trim: float = 0.01) -> tuple[tuple[int, int, int, int] | None, np.ndarray]:
+    """Where the text is, and what ink around it is not text.
+
+    The ink (``ink_mask``) less its straight lines (``rules``: frames, input boxes) is grouped
+    into bands of rows with ink; when there are several, the captcha is the band of the most ink
+    and what belongs to it (``_text_line``), and the other bands (a prompt above, a caption
+    below) are clutter too. The box is that ink's, with ``trim`` of it ignored at each end of
+    both axes, so that specks of noise far from the text do not stretch it.
+
+    Returns:
+        (left, top, right, bottom) of the text, or None when the image holds no ink (a blank
+        page); and (H, W) bool, the ink that is not text.
+    """
+    ink = ink_mask(grey)
+    clutter = ink & rules(ink)
+    text = ink & ~clutter
+    rows = text.sum(axis=1)  # (H,) ink pixels per row
+    bands = _bands(rows)
+    if len(bands) > 1:
+        top, bottom = _text_line(bands, [int(rows[start:end].sum()) for start, end in bands])
+        outside = np.ones(len(rows), dtype=bool)
+        outside[top:bottom] = False
+        clutter |= text & outside[:, None]
+        text &= ~outside[:, None]
+    columns = text.sum(axis=0)  # (W,)
+    if columns.sum() < 4:
+        return None, clutter
+    left, right = _span(columns, trim)
+    top, bottom = _span(text.sum(axis=1), trim)
+    return (left, top, right + 1, bottom + 1), clutter
+
+
+def _padded(box: tuple[int, int, int, int], pad: float) -> tuple[int, int, int, int]:
+    left, top, right, bottom = box
+    margin = pad * (bottom - top)
+    return round(left - margin), round(top - margin), round(right + margin), round(bottom + margin)
+
+
+def text_box(grey: Image.Image, trim: float = 0.01, pad: float = 0.15) -> tuple[int, int, int, int]:
+    """The box of the text (``find_text``), padded by a share of its height.
 
     Args:
         grey: An 8-bit grey ("L") image.
@@ -170,18 +275,29 @@ def text_box(grey: Image.Image, trim: float = 0.01, pad: float = 0.15) -> tuple[
         page). The padded box may reach past the image's edges: text that touches an edge is
         then framed as it would be with a margin around it (see ``crop_to_box``).
     """
-    W, H = grey.size
-    histogram = grey.histogram()
-    threshold = otsu_threshold(histogram)
-    pixels = np.asarray(grey)  # (H, W)
-    ink = pixels <= threshold if 2 * sum(histogram[: threshold + 1]) <= W * H else pixels > threshold
-    columns = ink.sum(axis=0)  # (W,) ink pixels per column
-    if columns.sum() < 4:
-        return 0, 0, W, H
-    left, right = _span(columns, trim)
-    top, bottom = _span(ink.sum(axis=1), trim)
-    margin = pad * (bottom - top + 1)
-    return round(left - margin), round(top - margin), round(right + 1 + margin), round(bottom + 1 + margin)
+    box, _ = find_text(grey, trim)
+    return (0, 0, *grey.size) if box is None else _padded(box, pad)
+
+
+def page_level(grey: Image.Image) -> int:
+    """The page colour: the median grey level."""
+    cumulative = np.cumsum(grey.histogram())
+    return int(np.searchsorted(cumulative, cumulative[-1] / 2))
+
+
+def crop_text(grey: Image.Image, trim: float = 0.01, pad: float = 0.15) -> Image.Image:
+    """Crop to the padded box of the text (``text_box``), with the clutter that the margin would
+    take in (a frame, the edge of an input box, a line of a prompt) painted over with the page."""
+    box, clutter = find_text(grey, trim)
+    if box is None:
+        return grey
+    left, top, right, bottom = box
+    clutter[top:bottom, left:right] = False  # what crosses the text stays: it is part of the captcha
+    if clutter.any():
+        pixels = np.array(grey)  # (H, W)
+        pixels[clutter] = page_level(grey)
+        grey = Image.fromarray(pixels)
+    return crop_to_box(grey, _padded(box, pad))
 
 
 def crop_to_box(grey: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
@@ -191,9 +307,7 @@ def crop_to_box(grey: Image.Image, box: tuple[int, int, int, int]) -> Image.Imag
     W, H = grey.size
     if left >= 0 and top >= 0 and right <= W and bottom <= H:
         return grey.crop(box)
-    cumulative = np.cumsum(grey.histogram())
-    page = int(np.searchsorted(cumulative, cumulative[-1] / 2))
-    framed = Image.new("L", (right - left, bottom - top), page)
+    framed = Image.new("L", (right - left, bottom - top), page_level(grey))
     inside = (max(left, 0), max(top, 0), min(right, W), min(bottom, H))
     framed.paste(grey.crop(inside), (inside[0] - left, inside[1] - top))
     return framed
@@ -213,8 +327,9 @@ def load_image(
         source: A file path or an already opened Pillow image.
         height: Output height in pixels.
         width: Output width in pixels.
-        crop_to_text: Crop to ``text_box`` before resizing, so that margins, crops, scale and
-            aspect of the file do not change what the model sees.
+        crop_to_text: Crop to the text before resizing (``crop_text``), so that margins, crops,
+            scale and aspect of the file, and a frame, a prompt or an input box around the
+            captcha, do not change what the model sees.
         normalize: Turn the image into dark ink on an even white page first (``normalize_page``),
             so that light-on-dark files, shading and gradients do not change what the model sees
             (nor where the text box falls). Off for models trained before it existed.
@@ -244,6 +359,6 @@ def load_image(
     if normalize:
         grey = normalize_page(grey)
     if crop_to_text:
-        grey = crop_to_box(grey, text_box(grey))
+        grey = crop_text(grey)
     grey = grey.resize((width, height), Image.Resampling.BILINEAR)
     return np.array(grey, dtype=np.uint8)[None]
