@@ -48,7 +48,8 @@ def check_geometry(before: Tensor, after: Tensor, op: nn.Module) -> None:
 
 
 def check_stroke_width(before: Tensor, after: Tensor, op: nn.Module) -> None:
-    bolder, thinner = ink(after) > ink(before), ink(after) < ink(before)
+    darkness = (after - before).flatten(1).sum(dim=1)  # (B,): ink lost (> 0) or gained (< 0)
+    bolder, thinner = darkness < -1, darkness > 1  # half a pixel along the strokes, at least
     assert (bolder | thinner).all()  # every chosen image is one or the other
     assert bolder.any() and thinner.any()
 
@@ -183,6 +184,18 @@ def test_each_operation_leaves_the_images_it_does_not_choose(op: nn.Module) -> N
     assert torch.allclose(with_probability(op, 0.0)(images), images, atol=1e-5)
 
 
-def test_stroke_width_of_one_pixel_squares_changes_nothing() -> None:
-    images = pages(4)
-    assert torch.equal(RandomStrokeWidth(probability=1.0, size=1)(images), images)
+def test_stroke_width_moves_each_stroke_by_half_pixel_steps_both_ways() -> None:
+    torch.manual_seed(0)
+    images = torch.ones(64, 1, 8, 32)  # white pages with a black bar 4 px wide
+    images[..., 12:16] = 0.0
+    changed = RandomStrokeWidth(probability=1.0, thinner=1.0, bolder=1.0)(images)
+    width = (1 - changed[:, 0, 4]).sum(dim=1)  # (B,) ink across a middle row, in pixels
+    assert torch.allclose(width, width.round(decimals=1), atol=1e-4)  # whole half pixels, no blur left
+    assert set(width.mul(2).round().int().tolist()) == {6, 7, 9, 10}  # 4 px - 1, - 0.5, + 0.5, + 1
+
+
+def test_stroke_width_refuses_widths_that_are_no_half_pixels() -> None:
+    with pytest.raises(ValueError, match="thinner"):
+        RandomStrokeWidth(thinner=0.3)
+    with pytest.raises(ValueError, match="bolder"):
+        RandomStrokeWidth(bolder=0.0)

@@ -5,9 +5,9 @@ operations in a config (``data.augmentations`` in ``configs/crnn.yaml``), each a
 image with its own probability and at a magnitude drawn for that image, so that every image gets
 its own few changes (the RandAugment / STRAug idea); the classic one (``build_augmentation``)
 is one affine change plus optional gamma, blur, noise and lines. Written here is only what
-Kornia lacks: ``RandomLines`` (an extra noise line), ``RandomStrokeWidth`` (bolder or thinner
-ink), ``OnGrey`` (an RGB-only operation on grey batches) and ``OnInverted`` (a warp that fills
-with the page, not black).
+Kornia lacks: ``RandomLines`` (an extra noise line), ``RandomStrokeWidth`` (the weights of a
+font, light to heavy), ``OnGrey`` (an RGB-only operation on grey batches) and ``OnInverted`` (a
+warp that fills with the page, not black).
 """
 
 import kornia.augmentation as K
@@ -93,27 +93,56 @@ class RandomLines(nn.Module):
 
 
 class RandomStrokeWidth(nn.Module):
-    """Make the ink of some images bolder or thinner by ``size`` pixels: a grey-scale erosion (the
-    dark ink spreads) or dilation (the page eats into it), each on half of the chosen images.
+    """Make the ink of some images thinner or bolder, by a width drawn for each image: the weights
+    of a font from light to heavy, at the model's input resolution.
+
+    A chosen image is thinned by 0.5, 1, ... ``thinner`` pixels, or made bolder by 0.5, 1, ...
+    ``bolder`` pixels (each side on half of the chosen images, each width equally likely): at
+    twice the size, a grey-scale dilation (the page eats into the ink) or erosion (the dark ink
+    spreads) over a square one pixel wider than twice the change, then back down by averaging,
+    so that half a pixel is a step and thin strokes fade as a lighter weight drawn small does.
 
     Args:
         probability: Share of images changed.
-        size: Side of the square the ink grows or shrinks by, in pixels.
+        thinner: Largest width taken off each stroke, in input pixels (a multiple of 0.5).
+        bolder: Largest width added to each stroke, likewise.
     """
 
-    def __init__(self, probability: float = 0.2, size: int = 2) -> None:
+    def __init__(self, probability: float = 0.3, thinner: float = 1.5, bolder: float = 3.0) -> None:
         super().__init__()
+        for name, width in (("thinner", thinner), ("bolder", bolder)):
+            if width < 0.5 or (2 * width) % 1:
+                raise ValueError(f"{name} must be a positive multiple of 0.5 pixels, got {width}")
         self.probability = probability
-        self.size = size
+        self.thinner = thinner
+        self.bolder = bolder
 
     def forward(self, images: Tensor) -> Tensor:
-        k = self.size
-        padded = F.pad(images, ((k - 1) // 2, k // 2, (k - 1) // 2, k // 2), mode="replicate")  # (B, 1, H+k-1, W+k-1)
-        bolder = -F.max_pool2d(-padded, k, stride=1)  # (B, 1, H, W): each pixel the darkest of its square
-        thinner = F.max_pool2d(padded, k, stride=1)  # (B, 1, H, W): the lightest
-        draw = torch.rand(images.size(0), 1, 1, 1, device=images.device)  # (B, 1, 1, 1)
-        changed = torch.where(draw < self.probability / 2, bolder, thinner)
-        return torch.where(draw < self.probability, changed, images)
+        B = images.size(0)
+        chosen = torch.rand(B, device=images.device) < self.probability  # (B,)
+        if not chosen.any():
+            return images
+        picked = images[chosen]  # (b, 1, H, W)
+        b = picked.size(0)
+        # each image's change in half pixels at the input size: negative thins, positive bolds
+        bolder = torch.rand(b, device=images.device) < 0.5
+        limit = torch.where(bolder, 2 * self.bolder, 2 * self.thinner)  # (b,)
+        steps = (1 + (torch.rand(b, device=images.device) * limit).floor()).long()  # (b,) in 1..limit
+        double = F.interpolate(picked, scale_factor=2, mode="bilinear", align_corners=False)  # (b, 1, 2H, 2W)
+        changed = picked.clone()
+        for step in steps.unique().tolist():
+            k = step + 1  # a square of k pixels moves each edge of a stroke by (k - 1) / 2
+            padded = F.pad(double, ((k - 1) // 2, k // 2, (k - 1) // 2, k // 2), mode="replicate")
+            for makes_bolder in (False, True):
+                which = (steps == step) & (bolder == makes_bolder)
+                if not which.any():
+                    continue
+                part = padded[which]
+                filtered = -F.max_pool2d(-part, k, stride=1) if makes_bolder else F.max_pool2d(part, k, stride=1)
+                changed[which] = F.avg_pool2d(filtered, 2)  # (n, 1, H, W)
+        out = images.clone()
+        out[chosen] = changed
+        return out
 
 
 class Around(nn.Module):
