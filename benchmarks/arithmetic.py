@@ -29,16 +29,16 @@ def main() -> None:
     parser.add_argument("run", type=Path, help="the output folder of captcha-ocr train")
     run = parser.parse_args().run
     results = read_image_results(run / "estimate.csv" if (run / "estimate.csv").exists() else run / "held_out.csv")
-    texts = sum(r.prediction == r.label for r in results)
-    answers = sum(answer_or_none(r.prediction) == arithmetic_answer(r.label) for r in results)
-    unparsed = sum(answer_or_none(r.prediction) is None for r in results)
+    texts = sum(r.text == r.label for r in results)
+    answers = sum(answer_or_none(r.text) == arithmetic_answer(r.label) for r in results)
+    unparsed = sum(answer_or_none(r.text) is None for r in results)
     print(
         f"{len(results)} captchas not trained on: readings right {100 * texts / len(results):.2f} %, "
         f"answers right {100 * answers / len(results):.2f} %, readings that are not arithmetic: {unparsed}"
     )
     for r in results:
-        if answer_or_none(r.prediction) != arithmetic_answer(r.label):
-            print(f"  {r.file}: read {r.prediction!r} -> {answer_or_none(r.prediction)}")
+        if answer_or_none(r.text) != arithmetic_answer(r.label):
+            print(f"  {r.file}: read {r.text!r} -> {answer_or_none(r.text)}")
 
 
 if __name__ == "__main__":

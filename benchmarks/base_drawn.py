@@ -21,7 +21,7 @@ from captcha_ocr.reading.reader import CaptchaReader
 
 ROOT = Path(__file__).resolve().parents[1]
 CHARSET = string.digits + string.ascii_letters  # the Makefile's BASE_CHARSET
-COLUMNS = ["model", "kind", "lengths", "images", "seed", "cer", "whole", "seconds"]
+COLUMNS = ["model", "kind", "lengths", "images", "seed", "cer", "whole_acc", "seconds"]
 
 
 def main() -> None:
@@ -43,7 +43,7 @@ def main() -> None:
                    for i, (label, r) in enumerate(zip(labels, readings, strict=True))]  # fmt: skip
         headline = summary(results)
         row = {"model": model, "kind": args.kind, "lengths": args.lengths, "images": args.count, "seed": args.seed,
-               "cer": round(headline["cer"], 5), "whole": round(headline["seq_acc"], 5),
+               "cer": round(headline["cer"], 5), "whole_acc": round(headline["whole_acc"], 5),
                "seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
         append_rows(args.out, COLUMNS, [row])
         print(row, flush=True)

@@ -39,8 +39,8 @@ from captcha_ocr.reading.reader import CaptchaReader
 ROOT = Path(__file__).resolve().parents[1]
 V2 = "captcha_images_v2"
 TEST_IMAGES, POOL_IMAGES = 300, 600  # per held-out style: test images; images labelled folders are drawn from
-COLUMNS = ["style", "reader", "labels", "unlabelled", "draw", "folds", "steps", "estimate_cer", "estimate_whole",
-           "pseudo_labels", "test_images", "cer", "whole", "seconds"]  # fmt: skip
+COLUMNS = ["style", "reader", "labels", "unlabelled", "draw", "folds", "steps", "estimate_cer", "estimate_whole_acc",
+           "pseudo_labels", "test_images", "cer", "whole_acc", "seconds"]  # fmt: skip
 
 
 def style_seed(name: str, part: str) -> int:
@@ -80,7 +80,7 @@ def style_data(name: str, data: Path, unlabelled: int) -> tuple[str, list[Path],
 
 def score(test: list[Path], texts: list[str]) -> dict:
     headline = text_summary(texts, [label_from_name(path) for path in test])
-    return {"test_images": len(test), "cer": round(headline["cer"], 5), "whole": round(headline["seq_acc"], 5)}
+    return {"test_images": len(test), "cer": round(headline["cer"], 5), "whole_acc": round(headline["whole_acc"], 5)}
 
 
 def zero_shot_rows(name: str, charset: str, length: int | None, test: list[Path]) -> list[dict]:
@@ -140,9 +140,9 @@ def train_row(
            "folds": folds, "seconds": round(seconds, 1), **score(test, [r.text for r in readings])}  # fmt: skip
     estimates = read_rows(run / "out" / "estimate.csv")
     if estimates:
-        results = [ImageResult(r["file"], r["label"], r["prediction"], math.nan, math.nan) for r in estimates]
+        results = [ImageResult(r["file"], r["label"], r["text"], math.nan, math.nan) for r in estimates]
         headline = summary(results)
-        row |= {"estimate_cer": round(headline["cer"], 5), "estimate_whole": round(headline["seq_acc"], 5)}
+        row |= {"estimate_cer": round(headline["cer"], 5), "estimate_whole_acc": round(headline["whole_acc"], 5)}
     for line in printed.splitlines():
         if line.startswith("self-training:"):
             row["pseudo_labels"] = line.split()[1]
@@ -160,9 +160,9 @@ def table(rows: list[dict]) -> str:
              "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for (style, reader, labels, unlabelled), members in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1],
                                                                 int(g[0][2] or 0), int(g[0][3] or 0))):  # fmt: skip
-        whole = [100 * float(m["whole"]) for m in members]
+        whole = [100 * float(m["whole_acc"]) for m in members]
         cer = [100 * float(m["cer"]) for m in members]
-        estimates = [100 * float(m["estimate_whole"]) for m in members if m.get("estimate_whole")]
+        estimates = [100 * float(m["estimate_whole_acc"]) for m in members if m.get("estimate_whole_acc")]
         spread = f" ± {statistics.stdev(whole):.1f}" if len(whole) > 1 else ""
         cer_spread = f" ± {statistics.stdev(cer):.2f}" if len(cer) > 1 else ""
         estimate = ", ".join(f"{e:.1f}" for e in estimates)
@@ -191,17 +191,19 @@ def plot(rows: list[dict], path: Path) -> None:
                 sizes = sorted({int(r["labels"]) for r in runs})
                 if not sizes:
                     continue
-                means = [statistics.mean(100 * float(r["whole"]) for r in runs if int(r["labels"]) == n) for n in sizes]
+                means = [
+                    statistics.mean(100 * float(r["whole_acc"]) for r in runs if int(r["labels"]) == n) for n in sizes
+                ]
                 label = reader if unlabelled == "0" else f"{reader} + {unlabelled} unlabelled"
                 axis.plot(sizes, means, marker=marker, color=colour if unlabelled == "0" else "C2", label=label)
-                axis.scatter([int(r["labels"]) for r in runs], [100 * float(r["whole"]) for r in runs], s=8,
+                axis.scatter([int(r["labels"]) for r in runs], [100 * float(r["whole_acc"]) for r in runs], s=8,
                              color=colour if unlabelled == "0" else "C2", alpha=0.4)  # fmt: skip
         for reader, colour in (("base", "C1"), ("ddddocr", "C3")):
             zero = [
                 r for r in mine if r["reader"].startswith(reader) and not r["labels"] and "length" not in r["reader"]
             ]
             if zero:
-                axis.axhline(100 * float(zero[0]["whole"]), color=colour, linestyle="--",
+                axis.axhline(100 * float(zero[0]["whole_acc"]), color=colour, linestyle="--",
                              label=f"{zero[0]['reader']}, no labels")  # fmt: skip
         axis.set(title=style, xscale="log", xlabel="labelled images", xlim=(20, 1.25 * max(sizes_shown)),
                  ylim=(0, 100))  # fmt: skip
@@ -258,7 +260,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 row = train_row(name, test, pool, unlabelled, labels, draw, folds, args.steps, args.runs,
                                 args.train_args, reader)  # fmt: skip
                 append_rows(args.out, COLUMNS, [{"style": name, **row}])
-                print(f"{name}, {labels} labels, draw {draw}: whole {100 * row['whole']:.1f} %, "
+                print(f"{name}, {labels} labels, draw {draw}: whole {100 * row['whole_acc']:.1f} %, "
                       f"CER {100 * row['cer']:.2f} %, {row['seconds']:.0f} s", flush=True)  # fmt: skip
     print(table(read_rows(args.out)))
 

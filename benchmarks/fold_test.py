@@ -47,8 +47,8 @@ def main() -> None:
     results = [ImageResult(f.name, f.stem, r.text, math.nan, r.confidence) for f, r in zip(test, readings, strict=True)]
     headline = summary(results)
     print(f"fold {args.fold}, {len(test)} test images: CER {100 * headline['cer']:.3f} %, "
-          f"whole captchas {100 * headline['seq_acc']:.2f} %")  # fmt: skip
-    print("misses:", ", ".join(f"{r.label} -> {r.prediction}" for r in results if not r.correct) or "none")
+          f"whole captchas {100 * headline['whole_acc']:.2f} %")  # fmt: skip
+    print("misses:", ", ".join(f"{r.label} -> {r.text}" for r in results if not r.correct) or "none")
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from captcha_ocr.reading.listing import image_files
 from captcha_ocr.training.crossval import run_fold
 
 COLUMNS = ["train_size", *RUN_COLUMNS]
-SUMMARY_COLUMNS = ["train_size", "runs", "test_cer_mean", "test_cer_std", "test_seq_acc_mean", "test_seq_acc_std",
+SUMMARY_COLUMNS = ["train_size", "runs", "test_cer_mean", "test_cer_std", "test_whole_acc_mean", "test_whole_acc_std",
                    "train_seconds_mean"]  # fmt: skip
 
 
@@ -49,15 +49,15 @@ def summarize(rows: list[dict]) -> list[dict]:
     for size in sorted({int(r["train_size"]) for r in rows}):
         runs = [r for r in rows if int(r["train_size"]) == size]
         cer = [float(r["test_cer"]) for r in runs]
-        seq = [float(r["test_seq_acc"]) for r in runs]
+        seq = [float(r["test_whole_acc"]) for r in runs]
         table.append(
             {
                 "train_size": size,
                 "runs": len(runs),
                 "test_cer_mean": statistics.mean(cer),
                 "test_cer_std": std(cer),
-                "test_seq_acc_mean": statistics.mean(seq),
-                "test_seq_acc_std": std(seq),
+                "test_whole_acc_mean": statistics.mean(seq),
+                "test_whole_acc_std": std(seq),
                 "train_seconds_mean": statistics.mean(float(r["train_seconds"]) for r in runs),
             }
         )
@@ -96,7 +96,7 @@ def markdown(table: list[dict]) -> str:
 
     lines = ["| training images | runs | test CER % | whole-captcha acc. % | s / run |", "|---|---|---|---|---|"]
     lines += [
-        f"| {row['train_size']} | {row['runs']} | {cell(row, 'test_cer', 2)} | {cell(row, 'test_seq_acc', 1)} "
+        f"| {row['train_size']} | {row['runs']} | {cell(row, 'test_cer', 2)} | {cell(row, 'test_whole_acc', 1)} "
         f"| {row['train_seconds_mean']:.0f} |"
         for row in table
     ]

@@ -121,7 +121,7 @@ def scores(texts: list[str], labels: list[str], confidences: list[float]) -> dic
     headline = text_summary(texts, labels)
     wrong = [t != g for t, g in zip(texts, labels, strict=True)]
     return {
-        "seq_acc": round(headline["seq_acc"], 5),
+        "whole_acc": round(headline["whole_acc"], 5),
         "cer": round(headline["cer"], 5),
         "wrong": headline["wrong_images"],
         "wrong_confident": sum(w and c > CONFIDENT for w, c in zip(wrong, confidences, strict=True)),
@@ -204,9 +204,9 @@ def summarise(rows: list[dict]) -> list[dict]:
     groups: dict[tuple, list[float]] = {}
     for row in rows:
         key = (row["model"], row["group"], row["perturbation"], row["strength"])
-        groups.setdefault(key, []).append(float(row["seq_acc"]))
+        groups.setdefault(key, []).append(float(row["whole_acc"]))
     return [{"model": m, "group": g, "perturbation": p, "strength": s, "runs": len(v),
-             "seq_acc_mean": round(mean_std(v)[0], 5), "seq_acc_std": round(mean_std(v)[1], 5)}
+             "whole_acc_mean": round(mean_std(v)[0], 5), "whole_acc_std": round(mean_std(v)[1], 5)}
             for (m, g, p, s), v in groups.items()]  # fmt: skip
 
 
@@ -222,8 +222,8 @@ def markdown(summary: list[dict], strength: str, group: str) -> str:
             if row is None:
                 values.append("")
                 continue
-            spread = f" ± {100 * row['seq_acc_std']:.1f}" if row["runs"] > 1 else ""
-            values.append(f"{100 * row['seq_acc_mean']:.1f}{spread}")
+            spread = f" ± {100 * row['whole_acc_std']:.1f}" if row["runs"] > 1 else ""
+            values.append(f"{100 * row['whole_acc_mean']:.1f}{spread}")
         lines.append(f"| {family} | " + " | ".join(values) + " |")
     return "\n".join(lines)
 
@@ -269,8 +269,8 @@ def plot_accuracy(summary: list[dict], target: Path) -> None:
         for m, model in enumerate(models):
             cell = {r["perturbation"]: r for r in summary if r["model"] == model and r["strength"] == strength}
             x = [i + m * width for i, f in enumerate(families) if f in cell]
-            means = [100 * cell[f]["seq_acc_mean"] for f in families if f in cell]
-            stds = [100 * cell[f]["seq_acc_std"] for f in families if f in cell]
+            means = [100 * cell[f]["whole_acc_mean"] for f in families if f in cell]
+            stds = [100 * cell[f]["whole_acc_std"] for f in families if f in cell]
             axis.bar(x, means, width, yerr=stds, label=model, capsize=2)
         axis.set_xticks([i + 0.4 - width / 2 for i in range(len(families))], families, rotation=30, fontsize=8)
         axis.set_ylim(0, 102)

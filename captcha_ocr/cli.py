@@ -407,7 +407,7 @@ def train(args: argparse.Namespace) -> int:
         estimate = trained.estimate
         print(f"estimated accuracy on captchas of this style it has not seen ({estimate.folds}-fold cross-validation "
               f"over the {estimate.images} labels, each read by a model trained without it): CER "
-              f"{100 * estimate.cer:.2f} %, whole captchas {100 * estimate.whole_accuracy:.1f} %")  # fmt: skip
+              f"{100 * estimate.cer:.2f} %, whole captchas {100 * estimate.whole_acc:.1f} %")  # fmt: skip
         print(f"worst out-of-fold readings: {trained.worst_images}")
     if trained.pseudo_labels:
         print(f"self-training: {' then '.join(map(str, trained.pseudo_labels))} pseudo-labels in "

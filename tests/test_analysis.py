@@ -54,12 +54,12 @@ def test_error_rates_by_position_and_character() -> None:
 def test_summary_wrong_characters_are_the_cer_numerator() -> None:
     numbers = analysis.summary(RESULTS)
     assert numbers["cer"] == pytest.approx(3 / 25)
-    assert numbers["seq_acc"] == 0.4
+    assert numbers["whole_acc"] == 0.4
     assert (numbers["wrong_images"], numbers["wrong_characters"]) == (3, 3)
 
 
 def test_text_summary_scores_bare_readings_as_summary_scores_records() -> None:
-    texts, labels = [r.prediction for r in RESULTS], [r.label for r in RESULTS]
+    texts, labels = [r.text for r in RESULTS], [r.label for r in RESULTS]
     assert analysis.text_summary(texts, labels) == analysis.summary(RESULTS)
     with pytest.raises(ValueError):
         analysis.text_summary(texts[:2], labels)
@@ -84,11 +84,11 @@ def test_report_writes_tables_and_figures(tmp_path: Path) -> None:
         draw_captcha(r.label).save(images / r.file)
     oof = tmp_path / "oof.csv"
     with oof.open("w", newline="") as file:
-        writer = csv.DictWriter(file, ["config", "fold", "seed", "file", "label", "prediction", "confidence", "loss"])
+        writer = csv.DictWriter(file, ["config", "fold", "seed", "file", "label", "text", "confidence", "loss"])
         writer.writeheader()
         for r in RESULTS:
             writer.writerow({"config": "c", "fold": 0, "seed": 0, "file": r.file, "label": r.label,
-                             "prediction": r.prediction, "confidence": r.confidence, "loss": r.loss})  # fmt: skip
+                             "text": r.text, "confidence": r.confidence, "loss": r.loss})  # fmt: skip
     numbers = write_report(read_image_results(oof), images, tmp_path / "report", "2345678bcdefgmnpwxy", k=3)
     assert numbers["wrong_images"] == 3
     written = {p.name for p in (tmp_path / "report").iterdir()}
@@ -124,7 +124,7 @@ def test_report_from_a_checkpoint_evaluates_one_part(make_folder, tmp_path: Path
     with (tmp_path / "r" / "per_image.csv").open() as file:
         rows = list(csv.DictReader(file))
     assert len(rows) == 4  # the test part of fold 1: a fifth of 20 images
-    assert all(len(row["characters"].split()) == len(row["prediction"]) for row in rows)
+    assert all(len(row["characters"].split()) == len(row["text"]) for row in rows)
     assert {row["file"] for row in rows} <= {f"{label}.png" for label in random_labels(20)}
 
 

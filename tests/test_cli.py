@@ -45,7 +45,9 @@ def test_tensorboard_gets_error_figures_and_hparams(make_folder, tmp_path: Path)
     events = EventAccumulator(cli.trainer.logger.log_dir, size_guidance={"images": 0})
     events.Reload()
     assert {"val/worst_images", "val/confusions"} <= set(events.Tags()["images"])
-    assert {"val/cer", "val/seq_acc", "val/char_acc", "train/loss_epoch", "hp/val/cer"} <= set(events.Tags()["scalars"])
+    assert {"val/cer", "val/whole_acc", "val/char_acc", "train/loss_epoch", "hp/val/cer"} <= set(
+        events.Tags()["scalars"]
+    )
 
 
 @pytest.mark.slow
@@ -106,7 +108,7 @@ def test_fit_then_test_through_main_on_real_images(real_data: Path, tmp_path: Pa
         timeout=300,
     )
     assert test.returncode == 0, test.stderr[-3000:]
-    for metric in ("test/cer", "test/seq_acc", "test/char_acc"):
+    for metric in ("test/cer", "test/whole_acc", "test/char_acc"):
         assert metric in test.stdout
 
 

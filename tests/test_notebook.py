@@ -29,7 +29,7 @@ def test_error_analysis_notebook_executes(tmp_path: Path, monkeypatch) -> None:
     for label in readings:
         draw_captcha(label).save(images / f"{label}.png")
     write_csv(tmp_path / "oof.csv", IMAGE_COLUMNS, [
-        {"config": "crnn", "fold": i % 2, "seed": 0, "file": f"{label}.png", "label": label, "prediction": text,
+        {"config": "crnn", "fold": i % 2, "seed": 0, "file": f"{label}.png", "label": label, "text": text,
          "confidence": 0.9, "loss": 0.1 if label == text else 1.5}
         for i, (label, text) in enumerate(readings.items())
     ])  # fmt: skip

@@ -17,7 +17,7 @@ from captcha_ocr.analysis.results import (
 
 
 def run(fold: int, test_cer: float, seconds: float) -> dict:
-    values = {"test_seq_acc": 1 - 5 * test_cer, "test_char_acc": 1 - test_cer, "val_cer": 0.0}
+    values = {"test_whole_acc": 1 - 5 * test_cer, "test_char_acc": 1 - test_cer, "val_cer": 0.0}
     return {column: 0 for column in RUN_COLUMNS} | values | {
         "config": "crnn", "fold": fold, "seed": 0, "test_cer": test_cer, "train_seconds": seconds,
         "seconds_per_epoch": seconds / 40, "params": 660_000, "epochs": 40,
@@ -55,4 +55,14 @@ def test_one_value_has_no_spread_and_older_files_keep_their_columns(tmp_path: Pa
     path = tmp_path / "old_oof.csv"
     path.write_text("config,fold,seed,file,label,prediction,confidence,loss\n")
     append_rows(path, IMAGE_COLUMNS, [ImageResult("a.png", "abcde", "abcde", 0.1, 0.9, [0.9] * 5).row()])
-    assert read_rows(path)[0]["prediction"] == "abcde" and "characters" not in read_rows(path)[0]
+    assert read_rows(path)[0]["text"] == "abcde" and "characters" not in read_rows(path)[0]
+    # the file written under the old name of the reading is rewritten under today's
+    assert path.read_text().splitlines()[0] == "config,fold,seed,file,label,text,confidence,loss"
+
+
+def test_runs_files_written_before_the_rename_are_read_under_todays_names(tmp_path: Path) -> None:
+    path = tmp_path / "old_cv.csv"
+    path.write_text("config,fold,seed,test_seq_acc,seq_acc_mean,whole,estimate_whole\ncrnn,0,0,0.99,0.9,0.8,0.7\n")
+    (row,) = read_rows(path)
+    assert row == {"config": "crnn", "fold": "0", "seed": "0", "test_whole_acc": "0.99", "whole_acc_mean": "0.9",
+                   "whole_acc": "0.8", "estimate_whole_acc": "0.7"}  # fmt: skip

@@ -12,7 +12,7 @@ def test_metrics_against_hand_computed_values() -> None:
     metrics.update(["226md", "abcdx", "nnnn"], ["226md", "abcde", "nnnnn"])
     values = {k: float(v) for k, v in metrics.compute().items()}
     assert values["test/cer"] == pytest.approx(2 / 15)
-    assert values["test/seq_acc"] == pytest.approx(1 / 3)
+    assert values["test/whole_acc"] == pytest.approx(1 / 3)
     assert values["test/char_acc"] == pytest.approx((5 + 4 + 4) / 15)
 
 

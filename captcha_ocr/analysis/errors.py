@@ -70,11 +70,11 @@ def error_rate_by_character(results: list[ImageResult]) -> dict[str, float]:
 def summary(results: list[ImageResult]) -> dict[str, float]:
     """Headline numbers: CER over all characters, whole-captcha accuracy, and the wrong
     characters (edits), which are the CER's numerator."""
-    edits = sum(Levenshtein.distance(r.label, r.prediction) for r in results)
+    edits = sum(Levenshtein.distance(r.label, r.text) for r in results)
     return {
         "images": len(results),
         "cer": edits / max(sum(len(r.label) for r in results), 1),
-        "seq_acc": sum(r.correct for r in results) / len(results),
+        "whole_acc": sum(r.correct for r in results) / len(results),
         "wrong_images": sum(not r.correct for r in results),
         "wrong_characters": edits,
     }

@@ -27,7 +27,7 @@ def worst_images_grid(
         pixels = np.asarray(Image.open(image).convert("L")) if isinstance(image, (str, Path)) else image
         ax.imshow(pixels, cmap="gray", vmin=0, vmax=255 if pixels.max() > 1 else 1)
         ax.set_title(
-            f"{result.label} → {result.prediction}  (loss {result.loss:.2f})",
+            f"{result.label} → {result.text}  (loss {result.loss:.2f})",
             fontsize=9,
             color="black" if result.correct else "crimson",
             family="monospace",

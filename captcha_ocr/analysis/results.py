@@ -11,9 +11,15 @@ from pathlib import Path
 from rapidfuzz.distance import Levenshtein
 
 RUN_COLUMNS = ["config", "fold", "seed", "epochs", "train_seconds", "seconds_per_epoch", "params", "val_cer",
-               "val_loss", "test_cer", "test_seq_acc", "test_char_acc", "test_loss"]  # fmt: skip
-IMAGE_COLUMNS = ["config", "fold", "seed", "file", "label", "prediction", "confidence", "loss", "characters"]
-SUMMARY_METRICS = ["test_cer", "test_seq_acc", "test_char_acc", "val_cer", "train_seconds", "seconds_per_epoch"]
+               "val_loss", "test_cer", "test_whole_acc", "test_char_acc", "test_loss"]  # fmt: skip
+IMAGE_COLUMNS = ["config", "fold", "seed", "file", "label", "text", "confidence", "loss", "characters"]
+SUMMARY_METRICS = ["test_cer", "test_whole_acc", "test_char_acc", "val_cer", "train_seconds", "seconds_per_epoch"]
+# Columns of files written before 0.4, read under today's names.
+RENAMED_COLUMNS = {"prediction": "text", "whole": "whole_acc", "estimate_whole": "estimate_whole_acc"} | {
+    f"{prefix}seq_acc{suffix}": f"{prefix}whole_acc{suffix}"
+    for prefix in ("", "test_", "val_")
+    for suffix in ("", "_mean", "_std")
+}
 
 
 @dataclass
@@ -23,7 +29,7 @@ class ImageResult:
 
     file: str
     label: str
-    prediction: str
+    text: str
     loss: float
     confidence: float
     characters: list[float] = field(default_factory=list)
@@ -34,11 +40,11 @@ class ImageResult:
     @property
     def cer(self) -> float:
         """Character edits from the label to the reading, per label character (the CER)."""
-        return Levenshtein.distance(self.label, self.prediction) / max(len(self.label), 1)
+        return Levenshtein.distance(self.label, self.text) / max(len(self.label), 1)
 
     @property
     def correct(self) -> bool:
-        return self.prediction == self.label
+        return self.text == self.label
 
     def edits(self) -> list[tuple[int, str, str]]:
         """The fewest character edits that turn the label into the reading, aligned as CER
@@ -46,10 +52,10 @@ class ImageResult:
         (an insertion, at the label position it comes before) or there but not read (a
         deletion). ``nnn2b`` read ``nn2b`` is one deletion, ``(2, "n", "∅")``."""
         found = []
-        for operation in Levenshtein.editops(self.label, self.prediction):
+        for operation in Levenshtein.editops(self.label, self.text):
             tag, at, to = operation.tag, operation.src_pos, operation.dest_pos
             true = "∅" if tag == "insert" else self.label[at]
-            found.append((at, true, "∅" if tag == "delete" else self.prediction[to]))
+            found.append((at, true, "∅" if tag == "delete" else self.text[to]))
         return found
 
     def row(self) -> dict:
@@ -59,7 +65,7 @@ class ImageResult:
             "seed": "" if self.seed is None else self.seed,
             "file": self.file,
             "label": self.label,
-            "prediction": self.prediction,
+            "text": self.text,
             "confidence": round(self.confidence, 6),
             "loss": "" if self.loss != self.loss else round(self.loss, 6),  # NaN: no label
             "characters": " ".join(f"{c:.4f}" for c in self.characters),
@@ -73,7 +79,7 @@ class ImageResult:
         return cls(
             file=row["file"],
             label=row["label"],
-            prediction=row["prediction"],
+            text=row["text"],
             loss=float(row["loss"] or "nan"),
             confidence=float(row["confidence"]),
             characters=[float(c) for c in (row.get("characters") or "").split()],
@@ -85,11 +91,17 @@ class ImageResult:
 
 def append_rows(path: Path, columns: Sequence[str], rows: Iterable[dict]) -> None:
     """Append rows to a CSV file, writing the header first if the file is new. A file written
-    with fewer columns keeps its own (the new columns are left out of its rows)."""
+    with fewer columns keeps its own (the new columns are left out of its rows); one written
+    under old column names is rewritten under today's first."""
     new = not path.exists()
     if not new:
         with path.open(newline="") as file:
-            columns = next(csv.reader(file), columns)
+            header = next(csv.reader(file), list(columns))
+        if any(column in RENAMED_COLUMNS for column in header):
+            old_rows = read_rows(path)
+            path.unlink()
+            append_rows(path, [RENAMED_COLUMNS.get(c, c) for c in header], old_rows)
+        columns = [RENAMED_COLUMNS.get(c, c) for c in header]
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", newline="") as file:
         writer = csv.DictWriter(file, columns, extrasaction="ignore")
@@ -105,11 +117,12 @@ def write_rows(path: Path, columns: Sequence[str], rows: Iterable[dict]) -> None
 
 
 def read_rows(path: Path) -> list[dict]:
-    """The rows of a CSV file as dicts; none if the file does not exist."""
+    """The rows of a CSV file as dicts, old column names read as today's; none if the file
+    does not exist."""
     if not path.exists():
         return []
     with path.open(newline="") as file:
-        return list(csv.DictReader(file))
+        return [{RENAMED_COLUMNS.get(k, k): v for k, v in row.items()} for row in csv.DictReader(file)]
 
 
 def write_image_results(path: Path, results: Iterable[ImageResult]) -> None:
@@ -127,7 +140,7 @@ def read_image_results(path: str | Path) -> list[ImageResult]:
     if not path.is_file():
         raise FileNotFoundError(f"no per-image results file at {str(path)!r}")
     rows = read_rows(path)
-    missing = [c for c in ("file", "label", "prediction", "confidence") if rows and c not in rows[0]]
+    missing = [c for c in ("file", "label", "text", "confidence") if rows and c not in rows[0]]
     if missing:
         raise ValueError(f"{path} is not a per-image results CSV: no column {', '.join(missing)}")
     try:
@@ -154,7 +167,7 @@ def run_summary(rows: list[dict]) -> str:
     worst = max(rows, key=lambda r: float(r["test_cer"]))
     lines.append(
         f"  worst run: fold {worst['fold']} seed {worst['seed']}: test_cer {float(worst['test_cer']):.4f}, "
-        f"test_seq_acc {float(worst['test_seq_acc']):.4f}"
+        f"test_whole_acc {float(worst['test_whole_acc']):.4f}"
     )
     return "\n".join(lines)
 
@@ -176,7 +189,7 @@ def markdown_table(paths: Sequence[Path]) -> str:
 
         worst = max(100 * float(r["test_cer"]) for r in rows)
         lines.append(
-            f"| {rows[0]['config']} | {len(rows)} | {cell('test_cer')} | {cell('test_seq_acc', digits=2)} "
+            f"| {rows[0]['config']} | {len(rows)} | {cell('test_cer')} | {cell('test_whole_acc', digits=2)} "
             f"| {cell('test_char_acc', digits=2)} | {worst:.3f} | {cell('val_cer')} "
             f"| {int(rows[0]['params']) / 1e6:.2f} M | {rows[0]['epochs']} "
             f"| {cell('train_seconds', 1, 0)} | {cell('seconds_per_epoch', 1, 1)} |"

@@ -57,7 +57,7 @@ def run_fold(
         "val_cer": val["val/cer"],
         "val_loss": val["val/loss"],
         "test_cer": test["test/cer"],
-        "test_seq_acc": test["test/seq_acc"],
+        "test_whole_acc": test["test/whole_acc"],
         "test_char_acc": test["test/char_acc"],
         "test_loss": test["test/loss"],
     }
@@ -91,7 +91,7 @@ def cross_validate(
             append_rows(runs_path, RUN_COLUMNS, [row])
             append_rows(predictions_path, IMAGE_COLUMNS, (p.row() for p in predictions))
             print(
-                f"fold {fold} seed {seed}: test_cer {row['test_cer']:.4f}, test_seq_acc {row['test_seq_acc']:.4f}, "
+                f"fold {fold} seed {seed}: test_cer {row['test_cer']:.4f}, test_whole_acc {row['test_whole_acc']:.4f}, "
                 f"{row['epochs']} epochs in {row['train_seconds']:.0f} s",
                 flush=True,
             )

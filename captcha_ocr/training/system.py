@@ -51,7 +51,7 @@ class CharacterAccuracy(MeanMetric):
 
 def text_metrics(prefix: str = "") -> MetricCollection:
     """CER, whole-captcha accuracy and per-character accuracy, keyed ``<prefix>cer`` etc."""
-    metrics = {"cer": CharErrorRate(), "seq_acc": SequenceAccuracy(), "char_acc": CharacterAccuracy()}
+    metrics = {"cer": CharErrorRate(), "whole_acc": SequenceAccuracy(), "char_acc": CharacterAccuracy()}
     return MetricCollection(metrics, prefix=prefix)
 
 

@@ -71,7 +71,7 @@ class Estimate:
     images: int
     folds: int
     cer: float
-    whole_accuracy: float
+    whole_acc: float
 
 
 @dataclass(frozen=True)
