@@ -83,11 +83,28 @@ def test_command_line_choices_are_the_functions() -> None:
     assert choices[("synth", "style")] == get_args(Drawing)
 
 
-def test_one_policy_at_a_time(tmp_path) -> None:
-    """The classic policy's arguments beside the broad policy's modules would be ignored: refused."""
+def test_one_augmentation_policy_the_configs(tmp_path) -> None:
+    """The config's modules in order, or none; the configs that set one build it."""
     import kornia.augmentation as K
 
-    with pytest.raises(ValueError, match="not both: max_shift, photometric would be ignored"):
-        CaptchaDataModule(str(tmp_path), augmentations=[K.RandomGamma((0.5, 2.0))], max_shift=5.0, photometric=True)
-    data = CaptchaDataModule(str(tmp_path), augmentations=[K.RandomGamma((0.5, 2.0))])
-    assert len(data.augmentation) == 1
+    assert CaptchaDataModule(str(tmp_path)).augmentation is None
+    gamma = K.RandomGamma((0.5, 2.0))
+    assert list(CaptchaDataModule(str(tmp_path), augmentations=[gamma]).augmentation) == [gamma]
+    assert "max_shift" not in inspect.signature(CaptchaDataModule.__init__).parameters
+
+
+@pytest.mark.parametrize(
+    ("configs", "first", "count"),
+    [
+        (["synthetic.yaml"], "RandomAffine", 4),
+        (["crnn.yaml", "ablations/lines.yaml"], "RandomAffine", 2),
+        (["crnn.yaml", "ablations/no_augment.yaml"], None, 0),
+    ],
+)
+def test_configs_build_their_policy(configs: list[str], first: str | None, count: int) -> None:
+    from captcha_ocr.training.lightning_cli import CaptchaCLI
+
+    args = [a for c in configs for a in ("--config", str(ROOT / "configs" / c))] + ["--trainer.logger=false"]
+    policy = CaptchaCLI(args=args, run=False).datamodule.augmentation
+    assert len(policy or []) == count
+    assert policy is None or type(policy[0]).__name__ == first

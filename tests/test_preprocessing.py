@@ -9,7 +9,6 @@ import torch
 from PIL import Image, ImageDraw, ImageEnhance, ImageOps
 
 from captcha_ocr.analysis.perturbations import PERTURBATIONS, STRENGTHS
-from captcha_ocr.data.augment import build_augmentation
 from captcha_ocr.data.dataset import CaptchaDataset
 from captcha_ocr.model.export import export_onnx
 from captcha_ocr.model.network import standardize
@@ -198,26 +197,6 @@ def test_normalisation_keeps_every_real_captcha_dark_on_light_and_finds_its_box(
         box = np.array(text_box(flat))
         for copy in (ImageOps.invert(grey), to_grey(shaded(grey)), ImageOps.invert(to_grey(shaded(grey)))):
             assert np.abs(np.array(text_box(normalize_page(copy))) - box).max() <= 4, path.name
-
-
-def test_augmentation_keeps_shape_and_range_and_without_change_is_identity() -> None:
-    images = torch.rand(4, 1, 32, 128)
-    identity = build_augmentation(32, 128, max_shift=0.0)
-    assert torch.allclose(identity(images), images, atol=1e-4)
-    augment = build_augmentation(32, 128, 3.0, 4.0, 0.08, photometric=True, line_probability=0.5)
-    out = augment(images)
-    assert out.shape == images.shape
-    assert not torch.allclose(out, images, atol=1e-3)
-
-
-def test_augmentation_shift_stays_within_bounds() -> None:
-    images = torch.zeros(16, 1, 8, 16)
-    images[..., 4, 8] = 1
-    torch.manual_seed(0)
-    shifted = build_augmentation(8, 16, max_shift=2.0)(images)
-    positions = {divmod(int(image.flatten().argmax()), 16) for image in shifted}
-    assert all(abs(row - 4) <= 2 and abs(col - 8) <= 2 for row, col in positions)
-    assert len(positions) >= 4  # the dot moved, to several places
 
 
 def test_random_lines_darken_a_line_in_the_chosen_share_of_images() -> None:

@@ -111,7 +111,7 @@ def test_test_fold_never_reaches_training_or_validation(folder: Path, tmp_path: 
 def test_split_does_not_depend_on_workers(folder: Path) -> None:
     parts = []
     for workers in (0, 2):
-        data = CaptchaDataModule(data_dir=str(folder), num_workers=workers, augment=False)
+        data = CaptchaDataModule(data_dir=str(folder), num_workers=workers)
         data.setup("fit")
         labels = sorted(lbl for _, targets in data.train_dataloader() for lbl in data.tokenizer.decode(targets))
         parts.append((labels, data.files("val"), data.files("test")))

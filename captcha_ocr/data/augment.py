@@ -1,59 +1,17 @@
 """Train-time augmentation applied to whole batches, on the device the batch lives on.
 
-Kornia does the geometric and photometric changes. Two policies: the broad one is a list of
-operations in a config (``data.augmentations`` in ``configs/crnn.yaml``), each applied to an
-image with its own probability and at a magnitude drawn for that image, so that every image gets
-its own few changes (the RandAugment / STRAug idea); the classic one (``build_augmentation``)
-is one affine change plus optional gamma, blur, noise and lines. Written here is only what
+Kornia does the geometric and photometric changes. The policy is a list of operations in a
+config (``data.augmentations`` in ``configs/crnn.yaml``), each applied to an image with its own
+probability and at a magnitude drawn for that image, so that every image gets its own few
+changes (the RandAugment / STRAug idea). Written here is only what
 Kornia lacks: ``RandomLines`` (an extra noise line), ``RandomStrokeWidth`` (the weights of a
 font, light to heavy), ``OnGrey`` (an RGB-only operation on grey batches) and ``OnInverted`` (a
 warp that fills with the page, not black).
 """
 
-import kornia.augmentation as K
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-
-def build_augmentation(
-    height: int,
-    width: int,
-    max_shift: float = 3.0,
-    max_rotation: float = 0.0,
-    max_scale: float = 0.0,
-    photometric: bool = False,
-    line_probability: float = 0.0,
-) -> nn.Sequential:
-    """The augmentation of training batches (B, 1, H, W) in [0, 1].
-
-    The geometric part stands for what text localisation leaves over (a box a few pixels off,
-    tilted text); the photometric part for what the network's standardisation leaves over
-    (gamma, blur, noise).
-
-    Args:
-        height: Input height, to express ``max_shift`` as a share of it.
-        width: Input width, likewise.
-        max_shift: Largest shift in pixels, horizontally and vertically.
-        max_rotation: Largest rotation in degrees, either way.
-        max_scale: Largest relative zoom, in or out, drawn for each axis on its own (so the
-            aspect ratio changes too).
-        photometric: Random gamma on half the images, blur and noise on a quarter each.
-        line_probability: Share of images that get an extra noise line (0: none).
-    """
-    scale = (1 - max_scale, 1 + max_scale, 1 - max_scale, 1 + max_scale)
-    steps: list[nn.Module] = [
-        K.RandomAffine(max_rotation, (max_shift / width, max_shift / height), scale, padding_mode="border", p=1.0)
-    ]
-    if photometric:
-        steps += [
-            K.RandomGamma((0.5, 2.0), p=0.5),
-            K.RandomGaussianBlur((5, 5), (0.1, 1.5), p=0.25),
-            K.RandomGaussianNoise(std=0.06, p=0.25),
-        ]
-    if line_probability:
-        steps.append(RandomLines(line_probability))
-    return nn.Sequential(*steps)
 
 
 class RandomLines(nn.Module):

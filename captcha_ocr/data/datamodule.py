@@ -1,6 +1,5 @@
 """The data module: which files, how they are split into folds, how they are batched."""
 
-import inspect
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -10,7 +9,6 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
 
-from captcha_ocr.data.augment import build_augmentation
 from captcha_ocr.data.dataset import (
     DEFAULT_LABEL_PATTERN,
     CaptchaDataset,
@@ -25,12 +23,6 @@ from captcha_ocr.reading.listing import list_files
 from captcha_ocr.reading.tokenizer import DEFAULT_CHARSET, Tokenizer
 
 DEFAULT_DATA_DIR = "data/captcha_images_v2"
-# The classic policy's arguments at their defaults (build_augmentation's), to tell a config that sets them.
-CLASSIC_DEFAULTS = {
-    name: parameter.default
-    for name, parameter in inspect.signature(build_augmentation).parameters.items()
-    if parameter.default is not inspect.Parameter.empty
-}
 
 
 class CaptchaDataModule(pl.LightningDataModule):
@@ -63,18 +55,10 @@ class CaptchaDataModule(pl.LightningDataModule):
         crop_to_text: Crop every image to its text before resizing (``images.text_box``), so that
             margins, crops, scale and aspect of a file do not matter. The model stores it, so
             reading prepares images the same way.
-        augment: Augment training batches (never val or test): with ``augmentations`` if given,
-            else with the classic policy of ``max_shift`` ... ``line_probability``.
-        augmentations: The broad policy: augmentation modules (Kornia's, or
-            ``captcha_ocr.data.augment``'s) applied in order, each to an image with its own
-            probability ``p``; replaces the classic policy. Set in the config, as
-            ``configs/crnn.yaml`` does.
-        max_shift: Largest shift in input pixels, if ``augment``.
-        max_rotation: Largest rotation in degrees, if ``augment``.
-        max_scale: Largest relative zoom of each axis, if ``augment``.
-        photometric: Random gamma, blur and noise, if ``augment``.
-        line_probability: Share of training images that get an extra random noise line, if
-            ``augment`` (0: none).
+        augmentations: The augmentation policy of training batches (never val or test):
+            modules (Kornia's, or ``captcha_ocr.data.augment``'s) applied in order, each to an
+            image with its own probability ``p``. Set in the config, as ``configs/crnn.yaml``
+            does; none: no augmentation.
         label_pattern: Regex with a ``label`` group, matched against each file stem.
         skip_bad_files: Leave out files that are not valid samples, with a warning naming each.
         download_url: Zip archive to fetch into ``data_dir`` when the folder does not exist.
@@ -113,13 +97,7 @@ class CaptchaDataModule(pl.LightningDataModule):
         split_seed: int = 0,
         batch_size: int = 32,
         num_workers: int = 0,
-        augment: bool = True,
         augmentations: list[nn.Module] | None = None,
-        max_shift: float = 3.0,
-        max_rotation: float = 0.0,
-        max_scale: float = 0.0,
-        photometric: bool = False,
-        line_probability: float = 0.0,
         label_pattern: str = DEFAULT_LABEL_PATTERN,
         skip_bad_files: bool = False,
         download_url: str = CAPTCHA_IMAGES_V2_URL,
@@ -147,17 +125,7 @@ class CaptchaDataModule(pl.LightningDataModule):
         self.width = width
         self.crop_to_text = crop_to_text
         self.normalize = normalize
-        classic = {"max_shift": max_shift, "max_rotation": max_rotation, "max_scale": max_scale,
-                   "photometric": photometric, "line_probability": line_probability}  # fmt: skip
-        changed = [name for name, value in classic.items() if value != CLASSIC_DEFAULTS[name]]
-        if augmentations and changed:
-            raise ValueError(f"give either augmentations (the broad policy) or the classic policy's arguments, "
-                             f"not both: {', '.join(changed)} would be ignored")  # fmt: skip
-        self.augmentation = None
-        if augment and augmentations:
-            self.augmentation = nn.Sequential(*augmentations)
-        elif augment:
-            self.augmentation = build_augmentation(height, width, **classic)
+        self.augmentation = nn.Sequential(*augmentations) if augmentations else None
         self.dataset: CaptchaDataset | None = None
         self.split: Split | None = None
         self.predict_dataset: CaptchaDataset | None = None
