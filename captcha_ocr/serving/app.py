@@ -30,22 +30,21 @@ def install_error_handlers(app: FastAPI) -> None:
     def answer(status_code: int, message: str) -> JSONResponse:
         return JSONResponse({"error": message}, status_code=status_code)
 
+    @app.exception_handler(ApiError)
     async def api_error(request: Request, error: ApiError) -> JSONResponse:
         return answer(error.status, error.message)
 
+    @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
         return answer(error.status_code, str(error.detail))
 
+    @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
         return answer(422, "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors()))
 
+    @app.exception_handler(Exception)
     async def unexpected_error(request: Request, error: Exception) -> JSONResponse:
         return answer(500, "internal error")
-
-    app.add_exception_handler(ApiError, api_error)
-    app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(RequestValidationError, validation_error)
-    app.add_exception_handler(Exception, unexpected_error)
 
 
 def create_app(

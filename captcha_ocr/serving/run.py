@@ -9,6 +9,7 @@ import json
 import os
 import socket
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
@@ -67,7 +68,8 @@ def serve(
 ) -> None:  # fmt: skip
     """Serve on ``listening`` until stopped: with ``reader`` in this process, or with ``workers``
     processes that each load their own from ``settings``."""
-    options = {"log_level": log_level, "timeout_graceful_shutdown": shutdown_grace, "http": HeadDeadlineProtocol}
+    options: dict[str, Any] = {"log_level": log_level, "timeout_graceful_shutdown": shutdown_grace,
+                               "http": HeadDeadlineProtocol}  # fmt: skip
     if workers == 1:
         app = create_app(reader, settings.name, settings.limits, settings.api_key)
         uvicorn.Server(uvicorn.Config(app, **options)).run(sockets=[listening])

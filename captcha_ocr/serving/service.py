@@ -6,7 +6,7 @@ import base64
 import binascii
 import io
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -98,14 +98,12 @@ class Batcher:
     def _read_batch(self, batch: np.ndarray, options: list[ReadOptions]) -> list[Reading]:
         """One forward pass over (B, 1, H, W); each group of images with the same options decoded apart."""
         logits = self.reader.logits(batch)
-        readings: list[Reading | None] = [None] * len(options)
+        readings: dict[int, Reading] = {}
         for option in set(options):
             rows = [i for i, o in enumerate(options) if o == option]
-            for row, reading in zip(
-                rows, self.reader.decode(logits[rows], option.allow, option.distribution, option.length), strict=False
-            ):
-                readings[row] = reading
-        return readings
+            decoded = self.reader.decode(logits[rows], option.allow, option.distribution, option.length)
+            readings.update(zip(rows, decoded, strict=True))
+        return [readings[row] for row in range(len(options))]
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -264,7 +262,7 @@ class ReadingService:
             raise ApiError(413, f"{pixels} pixels in one request, the limit is {self.limits.max_request_pixels}")
         return opened
 
-    async def read(self, contents: list[Upload], options: ReadOptions = DEFAULT_OPTIONS) -> list:
+    async def read(self, contents: Sequence[Upload], options: ReadOptions = DEFAULT_OPTIONS) -> list:
         """Read image files (or their base64 texts) in order: a ``Reading`` for each, or the
         ``ApiError`` of an image that cannot be read (the others are read all the same). The count
         is checked first, then every entry is decoded off the event loop."""

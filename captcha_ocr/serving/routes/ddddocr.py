@@ -20,6 +20,7 @@ import time
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from starlette.datastructures import UploadFile
 
 from captcha_ocr.reading.reader import Reading
 from captcha_ocr.serving.bodies import FORM_KINDS, content_kind, read_form, read_json
@@ -95,7 +96,7 @@ async def read_one(service: ReadingService, content: Upload, options: ReadOption
 async def form_ocr(request: Request, service: ReadingService) -> FormOcrAnswer:
     form = await read_form(request, service, FORM_PARTS)
     upload, text = form.get("file"), form.get("image")
-    if hasattr(upload, "read"):
+    if isinstance(upload, UploadFile):
         content: Upload = await upload.read()
     elif isinstance(text, str) and text:
         content = text
@@ -120,8 +121,13 @@ async def json_options(request: Request, service: ReadingService) -> tuple[dict,
     return payload, options
 
 
-@router.post("/ocr", dependencies=[Depends(require_api_key)], openapi_extra=OCR_BODY)
-async def ocr(request: Request, service: Service) -> FormOcrAnswer | JsonOcrAnswer:
+@router.post(
+    "/ocr",
+    dependencies=[Depends(require_api_key)],
+    openapi_extra=OCR_BODY,
+    response_model=FormOcrAnswer | JsonOcrAnswer,
+)
+async def ocr(request: Request, service: Service) -> FormOcrAnswer | JsonOcrAnswer | JSONResponse:
     """Read one image as ddddocr-fastapi (form) or ddddocr's own API (JSON) does."""
     kind = content_kind(request)
     if kind in FORM_KINDS:
@@ -142,8 +148,8 @@ async def ocr(request: Request, service: Service) -> FormOcrAnswer | JsonOcrAnsw
     return JsonOcrAnswer(success=True, message="OCR succeeded", data=data, warning=service.allowance_warning(options))
 
 
-@router.post("/ocr/batch", dependencies=[Depends(require_api_key)])
-async def ocr_batch(request: Request, service: Service) -> BatchOcrAnswer:
+@router.post("/ocr/batch", dependencies=[Depends(require_api_key)], response_model=BatchOcrAnswer)
+async def ocr_batch(request: Request, service: Service) -> BatchOcrAnswer | JSONResponse:
     """Read several base64 images, ``{"images": [...], "charset_range", "probability"}``, in
     ddddocr's answer shape: ``data`` in order, null for an image that cannot be read."""
     try:

@@ -11,7 +11,8 @@ from captcha_ocr.serving.deps import Service, require_api_key
 from captcha_ocr.serving.schemas import ImageReading, InputSize, ModelAnswer, ReadAnswer, StatsAnswer
 from captcha_ocr.serving.service import ApiError, ReadOptions, Upload, length_option
 
-Answer = Enum("Answer", {name: name for name in ANSWERS}, type=str)  # what ?answer= may ask for
+# what ?answer= may ask for: one member per entry of the table (built at import, so mypy sees no members)
+Answer = Enum("Answer", {name: name for name in ANSWERS}, type=str)  # type: ignore[misc]
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], tags=["native"])
 
@@ -56,7 +57,7 @@ async def read(
     else:
         raise ApiError(415, "send multipart/form-data files or application/json base64 images")
     outcomes = await service.read(contents, options)
-    results = [ImageReading.of(i, outcome, answer) for i, outcome in enumerate(outcomes)]
+    results = [ImageReading.of(i, outcome, answer and answer.value) for i, outcome in enumerate(outcomes)]
     return ReadAnswer(model=service.model_name, results=results, warning=service.allowance_warning(options))
 
 
