@@ -12,6 +12,8 @@ from ``captcha_ocr.reading.reader`` when first used. Module paths of 0.1 (``capt
 (``captcha_ocr._moved``).
 """
 
+from typing import Any
+
 from captcha_ocr._moved import install_moved_modules
 
 __all__ = ["CaptchaReader", "Reading", "read"]
@@ -27,7 +29,7 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module 'captcha_ocr' has no attribute {name!r}")
 
 
-def read(images: list, model: str = "crnn", backend: str = "torch", **options: object) -> list[str]:
+def read(images: list, model: str = "crnn", backend: str = "torch", **options: Any) -> list[str]:
     """The texts of ``images`` (paths, bytes, Pillow images or arrays) read by ``model`` (a
     shipped name or a model file), one reader per model and backend kept for later calls;
     ``options`` (``allow``, ``length``) as for ``CaptchaReader.read``."""

@@ -34,7 +34,9 @@ MOVED = {
 class MovedModules(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds an old path of ``MOVED`` and loads it as the module at its new path."""
 
-    def find_spec(self, fullname: str, path: object = None, target: object = None) -> importlib.machinery.ModuleSpec:
+    def find_spec(
+        self, fullname: str, path: object = None, target: object = None
+    ) -> importlib.machinery.ModuleSpec | None:
         return importlib.util.spec_from_loader(fullname, self) if fullname in MOVED else None
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:

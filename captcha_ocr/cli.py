@@ -22,7 +22,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import get_args
@@ -85,14 +85,16 @@ def read(args: argparse.Namespace) -> int:
     if not files:
         print("captcha-ocr: no image files to read in " + ", ".join(args.paths), file=sys.stderr)
         return 1
-    results = reader.iter_read(files, allow=args.allow, length=args.length)
+    results: Iterable[tuple[object, Reading | Exception]] = reader.iter_read(
+        files, allow=args.allow, length=args.length
+    )
     if len(files) >= PROGRESS_THRESHOLD and sys.stderr.isatty():
         from rich.console import Console
         from rich.progress import track
 
         results = track(results, total=len(files), description="reading", console=Console(stderr=True), transient=True)
     failures = rejected = unanswered = 0
-    for path, result in results:
+    for path, (_, result) in zip(files, results, strict=True):
         if isinstance(result, Exception):
             failures += 1
             print(f"captcha-ocr: cannot read {path}: {result}", file=sys.stderr)

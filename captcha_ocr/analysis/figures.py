@@ -18,7 +18,7 @@ from captcha_ocr.analysis.results import ImageResult
 def worst_images_grid(
     results: Sequence[ImageResult], images: Sequence[np.ndarray | Path], columns: int = 4, title: str = ""
 ) -> Figure:
-    """A grid of images, each titled "label → prediction" with its loss; wrong ones in red."""
+    """A grid of images, each titled "label → reading" with its loss; wrong ones in red."""
     rows = max(1, -(-len(results) // columns))
     figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 1.2 * rows + 0.4), squeeze=False)
     for ax in axes.flat:

@@ -177,4 +177,4 @@ class CaptchaDataset(Dataset):
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor] | Tensor:
         """The image as floats in [0, 1], shape (1, H, W), and, if labelled, its target ids (L,)."""
         image = self.images[index].float().div_(255)
-        return (image, self.targets[index]) if self.labelled else image
+        return image if self.targets is None else (image, self.targets[index])

@@ -113,7 +113,7 @@ class SizedFont(ImageFont.FreeTypeFont):
 
     def getsize(self, text: str) -> tuple[int, int]:
         _, _, right, bottom = self.getbbox(text)
-        return right, bottom
+        return round(right), round(bottom)
 
 
 def claptcha_style(fonts: Sequence[Path]) -> Style:

@@ -26,7 +26,7 @@ class ResidualBlock(nn.Module):
         self.bn1 = nn.BatchNorm2d(out_channels)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(out_channels)
-        self.shortcut = nn.Identity()
+        self.shortcut: nn.Module = nn.Identity()
         if stride != (1, 1) or in_channels != out_channels:
             self.shortcut = nn.Sequential(
                 nn.Conv2d(in_channels, out_channels, 1, stride, bias=False), nn.BatchNorm2d(out_channels)
@@ -63,7 +63,7 @@ class CaptchaNet(nn.Module):
         stages = []
         in_channels = channels[0]
         for out_channels, stride in zip(channels, strides, strict=True):
-            blocks = [ResidualBlock(in_channels, out_channels, tuple(stride))]
+            blocks = [ResidualBlock(in_channels, out_channels, (stride[0], stride[1]))]
             blocks += [ResidualBlock(out_channels, out_channels, (1, 1)) for _ in range(spec.blocks_per_stage - 1)]
             stages.append(nn.Sequential(*blocks))
             in_channels = out_channels

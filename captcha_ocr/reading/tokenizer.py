@@ -1,10 +1,17 @@
 """Every mapping between captcha text and class ids lives here (numpy only, no torch)."""
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import numpy as np
 
 DEFAULT_CHARSET = "2345678bcdefgmnpwxy"
+
+
+class IdRows(Protocol):
+    """Rows of ids (B, L): a numpy array or a torch tensor."""
+
+    def tolist(self) -> list: ...
 
 
 class Tokenizer:
@@ -115,7 +122,7 @@ class Tokenizer:
         """The characters of character ids (no padding id among them)."""
         return "".join(self._itos[i] for i in ids)
 
-    def decode(self, ids: np.ndarray) -> list[str]:
+    def decode(self, ids: "IdRows") -> list[str]:
         """Decode per-position ids (B, L), an array or tensor: each string ends at its first padding id."""
         texts = []
         for row in ids.tolist():

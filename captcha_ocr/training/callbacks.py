@@ -4,6 +4,7 @@ random state in checkpoints, and ``predict``'s CSV writer."""
 import logging
 import random
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import lightning.pytorch as pl
 import torch
@@ -15,6 +16,9 @@ from captcha_ocr.analysis.figures import confusion_figure, worst_images_grid
 from captcha_ocr.analysis.results import write_image_results
 from captcha_ocr.training.evaluation import evaluate
 
+if TYPE_CHECKING:
+    from captcha_ocr.training.system import CaptchaSystem
+
 log = logging.getLogger(__name__)
 
 
@@ -23,7 +27,7 @@ def tensorboard(trainer: pl.Trainer) -> TensorBoardLogger | None:
 
 
 class ValidationErrorsLogger(pl.Callback):
-    """After each validation epoch, log the worst validation images (label → prediction) and the
+    """After each validation epoch, log the worst validation images (label → reading) and the
     character confusion matrix as TensorBoard figures.
 
     Args:
@@ -41,15 +45,15 @@ class ValidationErrorsLogger(pl.Callback):
         due = epoch % self.every_n_epochs == 0 or epoch == trainer.max_epochs
         if logger is None or trainer.sanity_checking or trainer.global_rank != 0 or not due:
             return
-        data = trainer.datamodule
+        data, system = trainer.datamodule, cast("CaptchaSystem", pl_module)
         files = data.files("val")
-        results = evaluate(pl_module.model, pl_module.tokenizer, data.loader("val"), files)  # all, in this process
+        results = evaluate(system.model, system.tokenizer, data.loader("val"), files)  # all, in this process
         order = sorted(range(len(results)), key=lambda i: results[i].loss, reverse=True)[: self.num_images]
         step = trainer.global_step
         grid = worst_images_grid([results[i] for i in order], [files[i] for i in order])
         logger.experiment.add_figure("val/worst_images", grid, step)
-        matrix = confusion_matrix(results, pl_module.tokenizer.charset)
-        logger.experiment.add_figure("val/confusions", confusion_figure(matrix, pl_module.tokenizer.charset), step)
+        matrix = confusion_matrix(results, system.tokenizer.charset)
+        logger.experiment.add_figure("val/confusions", confusion_figure(matrix, system.tokenizer.charset), step)
 
 
 class HParamsMetrics(pl.Callback):
@@ -94,7 +98,7 @@ class RandomState(pl.Callback):
 
 
 class PredictionWriter(BasePredictionWriter):
-    """Write ``predict`` results as CSV (``results.IMAGE_COLUMNS``: file, prediction,
+    """Write ``predict`` results as CSV (``results.IMAGE_COLUMNS``: file, text,
     confidence, per-character confidences, and label and loss when the images have labels).
 
     Each process writes the images it read, named through the dataset indices Lightning hands

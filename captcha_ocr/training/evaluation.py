@@ -99,11 +99,15 @@ def report_results(
         ValueError, OSError: A model or predictions file that cannot be used, named.
     """
     if checkpoint is not None:
+        if data_dir is None:
+            raise ValueError(f"{checkpoint}: a checkpoint is evaluated on a folder of images: give data_dir")
         results, spec = evaluate_checkpoint(checkpoint, data_dir, part, fold)
         charset = charset or spec.charset
-    else:
+    elif predictions is not None:
         results = read_image_results(predictions)
         charset = charset or "".join(sorted({c for r in results for c in r.label}))
+    else:
+        raise ValueError("give a predictions file or a checkpoint")
     if not any(r.label for r in results):
         raise ValueError(f"{predictions or checkpoint}: no labelled images to analyse")
     return results, charset

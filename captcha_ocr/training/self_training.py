@@ -39,8 +39,8 @@ def pseudo_labels(
     for images in DataLoader(dataset, batch_size=128):  # (B, 1, H, W)
         plain = system.decoder.read_constrained(system(images).float().numpy(), lengths)
         agree = plain.fits & (plain.confidences >= threshold)
-        for _ in range(VIEWS if augmentation is not None else 0):
-            view = system.decoder.read_constrained(system(augmentation(images)).float().numpy(), lengths)
+        for augment in [augmentation] * VIEWS if augmentation is not None else []:
+            view = system.decoder.read_constrained(system(augment(images)).float().numpy(), lengths)
             agree &= [a == b for a, b in zip(view.texts, plain.texts, strict=True)]
         for offset in agree.nonzero()[0]:
             kept[dataset.files[start + offset]] = plain.texts[offset]

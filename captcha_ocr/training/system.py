@@ -6,9 +6,10 @@ from dataclasses import dataclass
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.cli import OptimizerCallable
+from lightning.pytorch.utilities.types import OptimizerLRSchedulerConfig
 from torch import Tensor
 from torch.optim.lr_scheduler import OneCycleLR
-from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics import MeanMetric, Metric, MetricCollection
 from torchmetrics.text import CharErrorRate
 
 from captcha_ocr.analysis.results import ImageResult
@@ -32,26 +33,42 @@ class Prediction:
     confidences: Tensor  # (B,) probability of the decoded text under greedy decoding
 
 
-class SequenceAccuracy(MeanMetric):
+class ShareMetric(Metric):
+    """A share summed over batches: ``right`` of ``total``, reduced across processes by sum."""
+
+    right: Tensor
+    total: Tensor
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.add_state("right", torch.tensor(0.0), dist_reduce_fx="sum")
+        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
+
+    def compute(self) -> Tensor:
+        return self.right / self.total
+
+
+class WholeAccuracy(ShareMetric):
     """Share of captchas read without a single mistake."""
 
     def update(self, preds: Sequence[str], targets: Sequence[str]) -> None:
-        super().update(torch.tensor([float(p == t) for p, t in zip(preds, targets, strict=True)]))
+        self.right += sum(p == t for p, t in zip(preds, targets, strict=True))
+        self.total += len(targets)
 
 
-class CharacterAccuracy(MeanMetric):
+class CharacterAccuracy(ShareMetric):
     """Share of target characters predicted at their own position."""
 
     def update(self, preds: Sequence[str], targets: Sequence[str]) -> None:
-        pairs = zip(preds, targets, strict=True)
-        correct = torch.tensor([float(sum(a == b for a, b in zip(p, t, strict=False))) for p, t in pairs])
-        lengths = torch.tensor([float(len(t)) for t in targets])
-        super().update(correct / lengths, weight=lengths)
+        self.right += sum(a == b for p, t in zip(preds, targets, strict=True) for a, b in zip(p, t, strict=False))
+        self.total += sum(len(t) for t in targets)
 
 
 def text_metrics(prefix: str = "") -> MetricCollection:
     """CER, whole-captcha accuracy and per-character accuracy, keyed ``<prefix>cer`` etc."""
-    metrics = {"cer": CharErrorRate(), "whole_acc": SequenceAccuracy(), "char_acc": CharacterAccuracy()}
+    metrics: dict[str, Metric | MetricCollection] = {
+        "cer": CharErrorRate(), "whole_acc": WholeAccuracy(), "char_acc": CharacterAccuracy()
+    }  # fmt: skip
     return MetricCollection(metrics, prefix=prefix)
 
 
@@ -209,7 +226,7 @@ class CaptchaSystem(pl.LightningModule):
                     f"pass --data.{name} {stored[name]} (or leave it to the config the checkpoint was trained with)"
                 )
 
-    def configure_optimizers(self) -> dict:
+    def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         optimizer = self.optimizer(self.parameters())
         scheduler = OneCycleLR(
             optimizer,

@@ -52,7 +52,8 @@ from captcha_ocr.training.system import CaptchaSystem
 RECIPE = resources.files("captcha_ocr.training") / "recipes" / "crnn.yaml"
 FINETUNE = resources.files("captcha_ocr.training") / "recipes" / "finetune.yaml"
 MIN_LABELS = 10
-P, R = ParamSpec("P"), TypeVar("R")
+P = ParamSpec("P")
+R = TypeVar("R")
 RESUME_EVERY = 500  # steps between saved states of a run
 # The schedule's length, chosen on the design style (generate_captcha): 200 optimizer steps at
 # least (from 50 or 100 labels, 600 steps read no better and 1500 worse), and for a larger folder
