@@ -98,8 +98,8 @@ def test_resume_from_last_checkpoint_matches_an_uninterrupted_run(folder: Path, 
 @pytest.mark.slow
 def test_test_fold_never_reaches_training_or_validation(folder: Path, tmp_path: Path) -> None:
     recorder = LabelRecorder()
-    interrupted = fit(folder, tmp_path, "--data.max_rotation=5", "--data.max_scale=0.1",
-                      callbacks=[recorder, StopAfterEpoch(0)])  # fmt: skip
+    rotate = '[{"class_path": "kornia.augmentation.RandomAffine", "init_args": {"degrees": 5.0, "scale": [0.9, 1.1]}}]'
+    interrupted = fit(folder, tmp_path, f"--data.augmentations={rotate}", callbacks=[recorder, StopAfterEpoch(0)])
     last = next(Path(interrupted.trainer.log_dir).glob("checkpoints/last.ckpt"))
     fit(folder, tmp_path, callbacks=[recorder], ckpt_path=str(last))
     data = interrupted.datamodule
