@@ -1,8 +1,9 @@
 """The models shipped with the package.
 
-- ``crnn``: ``configs/crnn.yaml``, the joint head (the default), the fold-0 seed-0 model of its
-  cross-validation: trained on fold 0's training part of captcha_images_v2 only.
-- ``fast``: the same with ``configs/ablations/small.yaml``: a quarter of the convolution width.
+- ``crnn``: ``configs/crnn.yaml``, the joint head (the default), a run of fold 0, seed 0
+  (``results/crnn_rerun_cv.csv``): trained on fold 0's training part of captcha_images_v2 only.
+- ``fast``: ``configs/ablations/small.yaml`` (a quarter of the convolution width) on the recipe
+  before the stroke-width augmentation, fold 0.
 - ``base``: the same architecture pretrained from scratch on 50,000 captchas drawn by five
   generator libraries (``make base``; charset 0-9 a-z A-Z, 4-8 characters), never an image of
   captcha_images_v2: the start of ``captcha-ocr train`` and ``configs/finetune.yaml``, and a
