@@ -97,11 +97,9 @@ def append_rows(path: Path, columns: Sequence[str], rows: Iterable[dict]) -> Non
     if not new:
         with path.open(newline="") as file:
             header = next(csv.reader(file), list(columns))
-        if any(column in RENAMED_COLUMNS for column in header):
-            old_rows = read_rows(path)
-            path.unlink()
-            append_rows(path, [RENAMED_COLUMNS.get(c, c) for c in header], old_rows)
         columns = [RENAMED_COLUMNS.get(c, c) for c in header]
+        if columns != header:
+            write_rows(path, columns, read_rows(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a", newline="") as file:
         writer = csv.DictWriter(file, columns, extrasaction="ignore")

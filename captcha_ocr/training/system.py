@@ -33,35 +33,22 @@ class Prediction:
     confidences: Tensor  # (B,) probability of the decoded text under greedy decoding
 
 
-class ShareMetric(Metric):
-    """A share summed over batches: ``right`` of ``total``, reduced across processes by sum."""
-
-    right: Tensor
-    total: Tensor
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.add_state("right", torch.tensor(0.0), dist_reduce_fx="sum")
-        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
-
-    def compute(self) -> Tensor:
-        return self.right / self.total
-
-
-class WholeAccuracy(ShareMetric):
+class WholeAccuracy(MeanMetric):
     """Share of captchas read without a single mistake."""
 
-    def update(self, preds: Sequence[str], targets: Sequence[str]) -> None:
-        self.right += sum(p == t for p, t in zip(preds, targets, strict=True))
-        self.total += len(targets)
+    # MeanMetric's mean over batches, updated from texts instead of values
+    def update(self, preds: Sequence[str], targets: Sequence[str]) -> None:  # type: ignore[override]
+        super().update(torch.tensor([float(p == t) for p, t in zip(preds, targets, strict=True)]))
 
 
-class CharacterAccuracy(ShareMetric):
+class CharacterAccuracy(MeanMetric):
     """Share of target characters predicted at their own position."""
 
-    def update(self, preds: Sequence[str], targets: Sequence[str]) -> None:
-        self.right += sum(a == b for p, t in zip(preds, targets, strict=True) for a, b in zip(p, t, strict=False))
-        self.total += sum(len(t) for t in targets)
+    def update(self, preds: Sequence[str], targets: Sequence[str]) -> None:  # type: ignore[override]
+        pairs = zip(preds, targets, strict=True)
+        correct = torch.tensor([float(sum(a == b for a, b in zip(p, t, strict=False))) for p, t in pairs])
+        lengths = torch.tensor([float(len(t)) for t in targets])
+        super().update(correct / lengths, weight=lengths)
 
 
 def text_metrics(prefix: str = "") -> MetricCollection:
