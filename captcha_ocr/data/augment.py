@@ -59,10 +59,6 @@ class RandomStrokeWidth(nn.Module):
     twice the size, a grey-scale dilation (the page eats into the ink) or erosion (the dark ink
     spreads) over a square one pixel wider than twice the change, then back down by averaging,
     so that half a pixel is a step and thin strokes fade as a lighter weight drawn small does.
-    Before it spreads, ink is darkened in proportion to the width ``w`` added (``1 + w / 2``
-    times its darkness, at most black): a stroke drawn thinner than a pixel is grey at the
-    input resolution, but once it spreads over its pixels it covers them, as heavy ink in a
-    file does; spread grey alone would draw a heavy weight as a smudge.
 
     Args:
         probability: Share of images changed.
@@ -90,19 +86,17 @@ class RandomStrokeWidth(nn.Module):
         bolder = torch.rand(b, device=images.device) < 0.5
         limit = torch.where(bolder, 2 * self.bolder, 2 * self.thinner)  # (b,)
         steps = (1 + (torch.rand(b, device=images.device) * limit).floor()).long()  # (b,) in 1..limit
+        double = F.interpolate(picked, scale_factor=2, mode="bilinear", align_corners=False)  # (b, 1, 2H, 2W)
         changed = picked.clone()
         for step in steps.unique().tolist():
             k = step + 1  # a square of k pixels moves each edge of a stroke by (k - 1) / 2
+            padded = F.pad(double, ((k - 1) // 2, k // 2, (k - 1) // 2, k // 2), mode="replicate")
             for makes_bolder in (False, True):
                 which = (steps == step) & (bolder == makes_bolder)
                 if not which.any():
                     continue
-                part = picked[which]  # (n, 1, H, W)
-                if makes_bolder:  # step / 4: half the width added, in input pixels
-                    part = 1 - ((1 - part) * (1 + step / 4)).clamp(max=1)
-                double = F.interpolate(part, scale_factor=2, mode="bilinear", align_corners=False)  # (n, 1, 2H, 2W)
-                padded = F.pad(double, ((k - 1) // 2, k // 2, (k - 1) // 2, k // 2), mode="replicate")
-                filtered = -F.max_pool2d(-padded, k, stride=1) if makes_bolder else F.max_pool2d(padded, k, stride=1)
+                part = padded[which]
+                filtered = -F.max_pool2d(-part, k, stride=1) if makes_bolder else F.max_pool2d(part, k, stride=1)
                 changed[which] = F.avg_pool2d(filtered, 2)  # (n, 1, H, W)
         out = images.clone()
         out[chosen] = changed
