@@ -121,13 +121,14 @@ def fold0_test_images(real_data: Path) -> list[Path]:
     return fold_test_files(image_files(real_data))
 
 
-def test_shipped_model_reads_its_test_fold(real_data: Path) -> None:
+@pytest.mark.parametrize(("model", "runs"), [("crnn", "crnn_rerun_cv.csv"), ("fast", "small_cv.csv")])
+def test_shipped_model_reads_its_test_fold(real_data: Path, model: str, runs: str) -> None:
     files = fold0_test_images(real_data)
-    readings = CaptchaReader().read(files)
+    readings = CaptchaReader(model).read(files)
     wrong = [(f.stem, r.text) for f, r in zip(files, readings, strict=True) if f.stem != r.text]
     assert len(files) == 208
-    # as many wrong characters as the shipped run recorded (results/crnn_rerun_cv.csv, fold 0, seed 0)
-    (row,) = [r for r in read_rows(ROOT / "results" / "crnn_rerun_cv.csv") if (r["fold"], r["seed"]) == ("0", "0")]
+    # as many wrong characters as the shipped run recorded (fold 0, seed 0 of its runs file)
+    (row,) = [r for r in read_rows(ROOT / "results" / runs) if (r["fold"], r["seed"]) == ("0", "0")]
     wrong_characters = sum(Levenshtein.distance(f.stem, r.text) for f, r in zip(files, readings, strict=True))
     assert wrong_characters == round(float(row["test_cer"]) * 208 * 5), wrong
 

@@ -2,8 +2,8 @@
 
 - ``crnn``: ``configs/crnn.yaml``, the joint head (the default), a run of fold 0, seed 0
   (``results/crnn_rerun_cv.csv``): trained on fold 0's training part of captcha_images_v2 only.
-- ``fast``: ``configs/ablations/small.yaml`` (a quarter of the convolution width) on the recipe
-  before the stroke-width augmentation, fold 0.
+- ``fast``: the same recipe with ``configs/ablations/small.yaml`` (a quarter of the convolution
+  width), fold 0, seed 0 of its cross-validation (``results/small_cv.csv``).
 - ``base``: the same architecture pretrained from scratch on 50,000 captchas drawn by five
   generator libraries (``make base``; charset 0-9 a-z A-Z, 4-8 characters), never an image of
   captcha_images_v2: the start of ``captcha-ocr train`` and ``configs/finetune.yaml``, and a
