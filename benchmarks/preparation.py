@@ -1,7 +1,8 @@
 """Where the time of preparing an image goes: each stage of ``images.load_image`` timed apart.
 
-    python benchmarks/preparation.py               # fold-independent: the first 300 files, 5 passes
+    python benchmarks/preparation.py               # the first 300 files of the data set, best of 5 passes
     python benchmarks/preparation.py --files 1040 --repeats 3
+    python benchmarks/preparation.py --resize-check  # ONNX Runtime's Resize against Pillow's (onnx needed)
 
 Each stage runs on the output of the one before, on one thread, the files read into memory
 first (no disk in the figures): PNG decoding, grey-scale conversion, page normalisation, the
@@ -9,6 +10,11 @@ text finder (with the two Otsu masks and the straight-line search inside it, als
 the crop, and the resize to the model's 32 x 128 input. Printed: microseconds per image per
 stage (the best of the passes) and its share of the whole; the Python calls per image come from
 one profiled pass. The stages are many small numpy and Pillow calls, each holding the GIL.
+
+``--resize-check`` measures one building block of a preparation inside the ONNX graph: how far
+ONNX Runtime's ``Resize`` (linear, antialiased, half-pixel centres) lands from Pillow's bilinear
+resize of the grey files, down to the input size and to other sizes (mean and largest difference
+in grey levels after rounding).
 """
 
 import argparse
@@ -42,13 +48,48 @@ def best_pass(stage: Callable, inputs: list, repeats: int) -> tuple[float, list]
     return 1e6 * fastest / len(inputs), outputs
 
 
+def resize_check(grey_images: list[Image.Image]) -> None:
+    """Print how far ONNX Runtime's antialiased linear Resize is from Pillow's BILINEAR."""
+    import numpy as np
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="linear", antialias=1,
+                            coordinate_transformation_mode="half_pixel")  # fmt: skip
+    graph = helper.make_graph(
+        [node],
+        "resize",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, None, None]),
+         helper.make_tensor_value_info("sizes", TensorProto.INT64, [4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    print("| size | mean difference | largest |\n|---|---|---|")
+    for width, height in ((128, 32), (64, 16), (300, 77)):
+        means, largest = [], 0.0
+        for grey in grey_images:
+            pillow = np.asarray(grey.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
+            pixels = np.asarray(grey, dtype=np.float32)[None, None]  # (1, 1, H, W)
+            sizes = np.array([1, 1, height, width], dtype=np.int64)
+            onnx = session.run(None, {"x": pixels, "sizes": sizes})[0][0, 0].round().clip(0, 255)
+            difference = np.abs(onnx - pillow)
+            means.append(float(difference.mean()))
+            largest = max(largest, float(difference.max()))
+        print(f"| {width} x {height} | {sum(means) / len(means):.2f} | {largest:.0f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data-dir", type=Path, default=find_data_dir(Path(__file__).resolve().parents[1]))
     parser.add_argument("--files", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--resize-check", action="store_true", help="only compare ONNX Runtime's Resize with Pillow's")
     args = parser.parse_args()
     data = [path.read_bytes() for path in image_files(args.data_dir)[: args.files]]
+    if args.resize_check:
+        resize_check([to_grey(decoded(d)) for d in data])
+        return
 
     pipeline: list[tuple[str, Callable]] = [
         ("PNG decoding", decoded),
