@@ -2,6 +2,7 @@ import json
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from rapidfuzz.distance import Levenshtein
 from captcha_ocr.analysis.results import read_rows
 from captcha_ocr.cli import main as cli
 from captcha_ocr.model.checkpoint import load_model
-from captcha_ocr.model.export import export_onnx
+from captcha_ocr.model.export import describe, export_onnx
 from captcha_ocr.reading.reader import CaptchaReader
 
 from .helpers import ROOT, draw_captcha, write_tiny_weights
@@ -99,6 +100,29 @@ def test_read_command_prints_tsv_and_json_and_exit_code(tiny_weights: Path, tmp_
     captured = capsys.readouterr()
     assert len([json.loads(line) for line in captured.out.strip().split("\n")]) == 2
     assert "broken.png" in captured.err
+
+
+def test_onnx_file_says_what_it_takes_and_gives(tiny_onnx: Path) -> None:
+    import onnx
+    import onnxruntime as ort
+
+    spec = CaptchaReader(tiny_onnx, backend="onnx").spec
+    graph = onnx.load(tiny_onnx)
+    model, images, logits = graph.doc_string, graph.graph.input[0].doc_string, graph.graph.output[0].doc_string
+    assert (spec.min_length, spec.max_length, spec.height, spec.width) == (5, 5, 32, 128)
+    assert "of 5 characters from the charset '2345678bcdefgmnpwxy'" in model
+    assert "(batch, 1, 32, 128) in [0, 1]" in images and "cropped to the text" in images
+    assert "normalize_page" not in images  # this tiny model does not normalise the page
+    assert f"(batch, 5, {len(spec.charset) + 1})" in logits and "class 0 (no character)" in logits
+    session = ort.InferenceSession(str(tiny_onnx), providers=["CPUExecutionProvider"])
+    assert session.get_modelmeta().description == model  # what a reader in another language sees
+    assert "step i is the i-th character" in logits  # the position head
+    ranged, normalised, _ = describe(replace(spec, min_length=4, max_length=6, normalize=True))
+    assert "of 4-6 characters" in ranged and "normalize_page" in normalised
+    _, _, joint = describe(replace(spec, head="joint"))
+    columns = spec.feature_map_size()[1]
+    assert f"(batch, {5 + columns}, " in joint and "the first 5 steps read the text" in joint
+    assert f"the other {columns}, one per strip of the image, are a CTC head" in joint
 
 
 def test_onnx_backend_runs_without_torch(tiny_onnx: Path) -> None:

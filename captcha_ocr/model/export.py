@@ -7,14 +7,43 @@ from pathlib import Path
 import torch
 
 from captcha_ocr.model.checkpoint import load_model
+from captcha_ocr.reading.spec import HEADS, ModelSpec
 from captcha_ocr.reading.weights import DEFAULT_WEIGHTS, ONNX_SPEC_KEY
+
+
+def describe(spec: ModelSpec) -> tuple[str, str, str]:
+    """What the file says of itself to a reader in any language: the model, its input (how an
+    image is prepared) and its output (how it is read), for the ONNX doc strings."""
+    lengths = str(spec.min_length) if spec.min_length == spec.max_length else f"{spec.min_length}-{spec.max_length}"
+    model = (
+        f"captcha_ocr reader of captchas of {lengths} characters from the charset {spec.charset!r}. "
+        f"The ModelSpec (charset, lengths, input size, preparation, head) is the JSON metadata entry {ONNX_SPEC_KEY!r}."
+    )
+    steps = ["the file's pixels in 8-bit grey (transparency laid over white)"]
+    if spec.normalize:
+        steps.append("made dark text on an even white page (captcha_ocr.reading.images.normalize_page)")
+    if spec.crop_to_text:
+        steps.append("cropped to the text with a margin of 0.15 of its height (images.crop_text)")
+    steps.append(f"resized bilinearly to {spec.width} x {spec.height}, divided by 255")
+    images = (
+        f"float32 (batch, 1, {spec.height}, {spec.width}) in [0, 1]: " + ", ".join(steps) + " "
+        "(captcha_ocr.reading.images.load_image does all of it)."
+    )
+    reading = HEADS[spec.head].in_words.format(L=spec.max_length, T=spec.feature_map_size()[1])
+    logits = (
+        f"float32 (batch, {spec.output_steps()}, {len(spec.charset) + 1}): scores per step of class 0 (no character) "
+        f"and of each charset character in order (softmax over the last axis: probabilities). The {spec.head} "
+        f"head: {reading} (captcha_ocr.reading.decoding)."
+    )
+    return model, images, logits
 
 
 def export_onnx(output: str | Path, checkpoint: str | Path = DEFAULT_WEIGHTS) -> Path:
     """Export a checkpoint to ONNX with a dynamic batch dimension.
 
     The graph maps ``images`` (B, 1, H, W) float in [0, 1] to ``logits``; the text table and input
-    size travel in the metadata, so that the ONNX file alone is enough to read captchas.
+    size travel in the metadata, so that the ONNX file alone is enough to read captchas, and the
+    doc strings of the model, its input and its output say in words what they are (``describe``).
     """
     import onnx  # optional dependency: the `onnx` extra
 
@@ -38,5 +67,6 @@ def export_onnx(output: str | Path, checkpoint: str | Path = DEFAULT_WEIGHTS) ->
     graph = onnx.load(output)
     entry = graph.metadata_props.add()
     entry.key, entry.value = ONNX_SPEC_KEY, json.dumps(spec.to_dict())
+    graph.doc_string, graph.graph.input[0].doc_string, graph.graph.output[0].doc_string = describe(spec)
     onnx.save(graph, output)
     return output

@@ -1,8 +1,8 @@
 """What a model is besides its weights, without torch: the text table, the input, the architecture
 and the geometry that follows from them, and the one table of heads (name -> decoder, output
-steps). The network (``model.network``), the exporter, the readers, the ONNX graph check, weight
-transfer and the CLI all read a model through this description; ``model.heads`` adds each head's
-layers and loss under the same names.
+steps, the reading in words). The network (``model.network``), the exporter, the readers, the
+ONNX graph check, weight transfer and the CLI all read a model through this description;
+``model.heads`` adds each head's layers and loss under the same names.
 """
 
 from collections.abc import Callable, Iterable, Mapping
@@ -17,17 +17,29 @@ Head = Literal["position", "ctc", "joint"]  # the names a config may give
 
 @dataclass(frozen=True)
 class HeadReading:
-    """How a head's output is read: its decoder, and its output steps from the longest label and
-    the time steps of the feature map."""
+    """How a head's output is read: its decoder, its output steps from the longest label and the
+    time steps of the feature map, and the reading in words (for the ONNX file's doc string;
+    ``{L}`` and ``{T}`` stand for those two numbers)."""
 
     decoder: type[Decoder]
     steps: Callable[[int, int], int]
+    in_words: str
 
 
+POSITION_IN_WORDS = "step i is the i-th character, and the first step whose best class is 0 ends the text"
 HEADS: dict[str, HeadReading] = {
-    "position": HeadReading(PositionDecoder, lambda max_length, time_steps: max_length),
-    "ctc": HeadReading(CTCDecoder, lambda max_length, time_steps: time_steps),
-    "joint": HeadReading(JointDecoder, lambda max_length, time_steps: max_length + time_steps),
+    "position": HeadReading(PositionDecoder, lambda max_length, time_steps: max_length, POSITION_IN_WORDS),
+    "ctc": HeadReading(
+        CTCDecoder,
+        lambda max_length, time_steps: time_steps,
+        "one step per strip of the image, left to right (CTC): the best class of each, repeats merged, class 0 dropped",
+    ),
+    "joint": HeadReading(
+        JointDecoder,
+        lambda max_length, time_steps: max_length + time_steps,
+        f"the first {{L}} steps read the text ({POSITION_IN_WORDS}); the other {{T}}, one per strip of the "
+        "image, are a CTC head whose probability of that same text checks it",
+    ),
 }
 
 # Fields that model files from before they existed lack, with the value those models were made with.
