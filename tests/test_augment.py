@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from captcha_ocr.data.augment import Around, RandomLines, RandomStrokeWidth, apply_policy, uses_detail
+from captcha_ocr.data.augment import Around, RandomStrokeWidth
 from captcha_ocr.training.lightning_cli import CaptchaCLI
 
 from .helpers import ROOT
@@ -199,58 +199,3 @@ def test_stroke_width_refuses_widths_that_are_no_half_pixels() -> None:
         RandomStrokeWidth(thinner=0.3)
     with pytest.raises(ValueError, match="bolder"):
         RandomStrokeWidth(bolder=0.0)
-
-
-def bar_and_copy(bar: slice, detail_bar: slice) -> tuple[Tensor, Tensor]:
-    """White pages (64, 1, 8, 32) with a black vertical bar, and detailed copies (16 x 64) whose
-    bar (``detail_bar``, in the copy's pixels) need not be twice the image's."""
-    images = torch.ones(64, 1, 8, 32)
-    images[..., bar] = 0.0
-    detailed = torch.ones(64, 1, 16, 64)
-    detailed[..., detail_bar] = 0.0
-    return images, detailed
-
-
-def test_stroke_width_on_detailed_copies_changes_the_image_by_what_changed_in_the_copy() -> None:
-    torch.manual_seed(0)
-    images, detailed = bar_and_copy(slice(12, 16), slice(24, 32))  # 4 px; its copy 8 px at twice the size
-    changed = RandomStrokeWidth(probability=1.0, thinner=1.0, bolder=1.0)(images, detailed)
-    width = (1 - changed[:, 0, 4]).sum(dim=1)  # (B,) ink across a middle row
-    assert set(width.mul(2).round().int().tolist()) == {6, 7, 9, 10}  # as without copies: the same steps
-
-
-def test_stroke_width_on_detailed_copies_takes_the_ink_from_the_copy() -> None:
-    # a copy with a one-pixel gap down the middle of its bar, as a speckled stroke of a file has:
-    # thinning widens the gap, which the image (where the gap is averaged away) does not show
-    torch.manual_seed(0)
-    images, detailed = bar_and_copy(slice(12, 16), slice(24, 32))
-    detailed[..., 28] = 1.0
-    thinner = RandomStrokeWidth(probability=1.0, thinner=0.5, bolder=0.5)
-    from_copy = thinner(images, detailed)
-    torch.manual_seed(0)
-    upsampled = thinner(images)
-    thinned = from_copy.mean(dim=(1, 2, 3)) > images.mean(dim=(1, 2, 3))  # (B,): the thinned half
-    assert thinned.any()
-    assert (from_copy[thinned].mean() > upsampled[thinned].mean() + 0.01).item()  # more page: the gap opened
-    assert from_copy.min() >= 0 and from_copy.max() <= 1
-
-
-def test_stroke_width_refuses_copies_that_are_not_twice_the_size() -> None:
-    with pytest.raises(ValueError, match="16 x 64"):
-        RandomStrokeWidth(probability=1.0)(torch.ones(2, 1, 8, 32), torch.ones(2, 1, 8, 32))
-
-
-def test_the_policy_gives_the_copies_to_a_first_stroke_width_only() -> None:
-    seen: list[int] = []
-
-    class Recording(RandomStrokeWidth):
-        def forward(self, images: Tensor, detailed: Tensor | None = None) -> Tensor:
-            seen.append(0 if detailed is None else 1)
-            return images
-
-    images, detailed = bar_and_copy(slice(12, 16), slice(24, 32))
-    first, later = nn.Sequential(Recording(), RandomLines(0.0)), nn.Sequential(RandomLines(0.0), Recording())
-    assert uses_detail(first) and not uses_detail(later) and not uses_detail(None)
-    apply_policy(first, images, detailed)
-    apply_policy(later, images, detailed)
-    assert seen == [1, 0]  # after another operation the copies no longer match the images

@@ -6,9 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from captcha_ocr.data.augment import RandomStrokeWidth
-from captcha_ocr.data.datamodule import CaptchaDataModule
-from captcha_ocr.data.dataset import BadSampleError, CaptchaDataset, WithDetail, label_from_name
+from captcha_ocr.data.dataset import BadSampleError, CaptchaDataset, label_from_name
 from captcha_ocr.reading.listing import list_files
 from captcha_ocr.reading.tokenizer import Tokenizer
 
@@ -26,32 +24,6 @@ def test_labels_come_from_file_names_and_images_are_resized(make_folder) -> None
     assert image.shape == (1, 32, 128) and image.dtype == torch.float32
     assert 0 <= image.min() < 0.3 and 0.8 < image.max() <= 1  # dark text on light ground survives
     assert Tokenizer().decode(target[None]) == ["226md"]
-
-
-def test_a_detailed_copy_is_the_same_crop_at_twice_the_size(make_folder) -> None:
-    dataset = build(make_folder(["226md", "nnn2b"]), detailed=True)
-    assert dataset.detailed.shape == (2, 1, 64, 256) and dataset.detailed.dtype == torch.uint8
-    averaged = torch.nn.functional.avg_pool2d(dataset.detailed.float(), 2)  # (2, 1, 32, 128)
-    assert (averaged - dataset.images.float()).abs().mean() < 4  # grey levels: the same text in the same place
-    image, target, detailed = WithDetail(dataset)[1]
-    assert torch.equal(image, dataset[1][0]) and torch.equal(target, dataset[1][1])
-    assert detailed.shape == (1, 64, 256) and 0 <= detailed.min() and detailed.max() <= 1
-    assert build(make_folder(["226md"], name="plain")).detailed is None
-    with pytest.raises(ValueError, match="detailed=True"):
-        WithDetail(build(make_folder(["226md"], name="again")))
-
-
-def test_only_training_batches_carry_detailed_copies_and_only_for_a_policy_that_uses_them(make_folder) -> None:
-    folder = make_folder(["226md", "nnn2b", "bcdef", "22d5n", "2356g", "23mdg", "33b22", "3bnyf", "44fyb", "4dgf7"])
-    data = CaptchaDataModule(str(folder), num_folds=2, val_fraction=0.2, batch_size=4,
-                             augmentations=[RandomStrokeWidth()])  # fmt: skip
-    data.setup("fit")
-    assert [len(b) for b in (next(iter(data.train_dataloader())), next(iter(data.val_dataloader())))] == [3, 2]
-    assert next(iter(data.train_dataloader()))[2].shape[-2:] == (64, 256)
-    later = CaptchaDataModule(str(folder), num_folds=2, val_fraction=0.2, batch_size=4,
-                              augmentations=[torch.nn.Identity(), RandomStrokeWidth()])  # fmt: skip
-    later.setup("fit")
-    assert later.dataset.detailed is None and len(next(iter(later.train_dataloader()))) == 2
 
 
 @pytest.mark.parametrize(("stem", "label"), [("226md", "226md"), ("226md_1", "226md"), ("226md_12", "226md")])

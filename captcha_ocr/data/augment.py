@@ -52,20 +52,13 @@ class RandomLines(nn.Module):
 
 class RandomStrokeWidth(nn.Module):
     """Make the ink of some images thinner or bolder, by a width drawn for each image: the weights
-    of a font from light to heavy, measured in the model's input pixels.
+    of a font from light to heavy, at the model's input resolution.
 
     A chosen image is thinned by 0.5, 1, ... ``thinner`` pixels, or made bolder by 0.5, 1, ...
     ``bolder`` pixels (each side on half of the chosen images, each width equally likely): at
     twice the size, a grey-scale dilation (the page eats into the ink) or erosion (the dark ink
     spreads) over a square one pixel wider than twice the change, then back down by averaging,
     so that half a pixel is a step and thin strokes fade as a lighter weight drawn small does.
-
-    The change is best made on ``detailed``, the same crops resized from the files to twice the
-    input size (``CaptchaDataset(detailed=True)``): there the ink is as sharp as the file drew it,
-    speckled strokes break where a lighter weight breaks them and heavy ink spreads black, which
-    an input up-sampled from 32 pixels high has averaged away. The image then changes by what the
-    operation changed in its detailed copy (both averaged down to the input size). Without it (a
-    generated stream, a policy where another operation comes first) the input is up-sampled.
 
     Args:
         probability: Share of images changed.
@@ -82,10 +75,8 @@ class RandomStrokeWidth(nn.Module):
         self.thinner = thinner
         self.bolder = bolder
 
-    def forward(self, images: Tensor, detailed: Tensor | None = None) -> Tensor:
-        B, _, H, W = images.shape
-        if detailed is not None and detailed.shape[-2:] != (2 * H, 2 * W):
-            raise ValueError(f"detailed copies must be {2 * H} x {2 * W}, got {tuple(detailed.shape[-2:])}")
+    def forward(self, images: Tensor) -> Tensor:
+        B = images.size(0)
         chosen = torch.rand(B, device=images.device) < self.probability  # (B,)
         if not chosen.any():
             return images
@@ -95,10 +86,7 @@ class RandomStrokeWidth(nn.Module):
         bolder = torch.rand(b, device=images.device) < 0.5
         limit = torch.where(bolder, 2 * self.bolder, 2 * self.thinner)  # (b,)
         steps = (1 + (torch.rand(b, device=images.device) * limit).floor()).long()  # (b,) in 1..limit
-        if detailed is None:
-            double = F.interpolate(picked, scale_factor=2, mode="bilinear", align_corners=False)  # (b, 1, 2H, 2W)
-        else:
-            double = detailed[chosen]  # (b, 1, 2H, 2W)
+        double = F.interpolate(picked, scale_factor=2, mode="bilinear", align_corners=False)  # (b, 1, 2H, 2W)
         changed = picked.clone()
         for step in steps.unique().tolist():
             k = step + 1  # a square of k pixels moves each edge of a stroke by (k - 1) / 2
@@ -110,28 +98,9 @@ class RandomStrokeWidth(nn.Module):
                 part = padded[which]
                 filtered = -F.max_pool2d(-part, k, stride=1) if makes_bolder else F.max_pool2d(part, k, stride=1)
                 changed[which] = F.avg_pool2d(filtered, 2)  # (n, 1, H, W)
-        if detailed is not None:  # the input changes by what the operation changed in the copy
-            changed = (picked + changed - F.avg_pool2d(double, 2)).clamp(0, 1)
         out = images.clone()
         out[chosen] = changed
         return out
-
-
-def uses_detail(policy: nn.Sequential | None) -> bool:
-    """Whether ``policy`` starts with an operation that reads detailed copies (``apply_policy``)."""
-    return policy is not None and len(policy) > 0 and isinstance(policy[0], RandomStrokeWidth)
-
-
-def apply_policy(policy: nn.Sequential, images: Tensor, detailed: Tensor | None = None) -> Tensor:
-    """Run ``policy`` on a batch (B, 1, H, W); its first operation, when it is a
-    ``RandomStrokeWidth``, gets the batch's detailed copies (B, 1, 2H, 2W), which match the images
-    only until an operation has changed them."""
-    for index, operation in enumerate(policy):
-        if index == 0 and detailed is not None and isinstance(operation, RandomStrokeWidth):
-            images = operation(images, detailed)
-        else:
-            images = operation(images)
-    return images
 
 
 class Around(nn.Module):

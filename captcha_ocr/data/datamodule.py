@@ -9,11 +9,9 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Subset
 
-from captcha_ocr.data.augment import apply_policy, uses_detail
 from captcha_ocr.data.dataset import (
     DEFAULT_LABEL_PATTERN,
     CaptchaDataset,
-    WithDetail,
     check_label_pattern,
     read_labels_csv,
 )
@@ -60,8 +58,7 @@ class CaptchaDataModule(pl.LightningDataModule):
         augmentations: The augmentation policy of training batches (never val or test):
             modules (Kornia's, or ``captcha_ocr.data.augment``'s) applied in order, each to an
             image with its own probability ``p``. Set in the config, as ``configs/crnn.yaml``
-            does; none: no augmentation. A policy that starts with ``RandomStrokeWidth`` makes the
-            dataset keep a detailed copy of each image for it (``augment.apply_policy``).
+            does; none: no augmentation.
         label_pattern: Regex with a ``label`` group, matched against each file stem.
         skip_bad_files: Leave out files that are not valid samples, with a warning naming each.
         download_url: Zip archive to fetch into ``data_dir`` when the folder does not exist.
@@ -194,7 +191,6 @@ class CaptchaDataModule(pl.LightningDataModule):
             labels=self.labels,
             crop_to_text=hp.crop_to_text,
             normalize=hp.normalize,
-            detailed=uses_detail(self.augmentation) and not hp.train_stream,
         )
         split = fold_split(len(self.dataset), hp.fold, hp.num_folds, hp.val_fraction, hp.split_seed)
         self.split = replace(split, train=subsample(split.train, hp.train_size, hp.split_seed))
@@ -207,12 +203,10 @@ class CaptchaDataModule(pl.LightningDataModule):
     def loader(self, part: str, shuffle: bool = False, distributed: bool = False) -> DataLoader:
         """Batches of ``part`` ("train", "val" or "test"), in the order of ``files(part)`` unless
         shuffled; with ``distributed``, this process's share when the trainer runs several.
-        (Training batches are augmented after transfer, by the trainer's fit only; they carry the
-        images' detailed copies when the dataset keeps them.)"""
+        (Training batches are augmented after transfer, by the trainer's fit only.)"""
         if self.dataset is None:
             raise RuntimeError("call setup() first")
-        source = WithDetail(self.dataset) if part == "train" and self.dataset.detailed is not None else self.dataset
-        subset = Subset(source, getattr(self.split, part))
+        subset = Subset(self.dataset, getattr(self.split, part))
         sampler = None
         if distributed and self.trainer is not None and self.trainer.world_size > 1:
             # Lightning's default DistributedSampler pads with repeated images to even out the
@@ -260,8 +254,8 @@ class CaptchaDataModule(pl.LightningDataModule):
         """The files of ``part`` ("train", "val" or "test"), in loader order when not shuffled."""
         return [self.dataset.files[i] for i in getattr(self.split, part)]
 
-    def on_after_batch_transfer(self, batch: tuple[Tensor, ...] | Tensor, dataloader_idx: int):
+    def on_after_batch_transfer(self, batch: tuple[Tensor, Tensor] | Tensor, dataloader_idx: int):
         if self.augmentation is None or self.trainer is None or not self.trainer.training:
-            return batch[:2] if isinstance(batch, (tuple, list)) else batch
-        images, targets, *detailed = batch
-        return apply_policy(self.augmentation, images, *detailed), targets
+            return batch
+        images, targets = batch
+        return self.augmentation(images), targets

@@ -7,11 +7,10 @@ from collections.abc import Sequence
 from pathlib import Path, PurePath
 
 import torch
-from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, not_a_regular_file, prepared_crop, resized
+from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, load_image, not_a_regular_file
 from captcha_ocr.reading.tokenizer import Tokenizer
 
 # The whole stem is the label, except for an optional "_<number>" suffix that lets two images
@@ -20,7 +19,6 @@ DEFAULT_LABEL_PATTERN = r"(?P<label>.+?)(?:_\d+)?"
 
 
 MAX_LISTED = 20  # bad files named one by one in an error message
-DETAIL_SCALE = 2  # a detailed copy is this many times the model's input size each way
 
 
 class BadSampleError(ValueError):
@@ -97,9 +95,6 @@ class CaptchaDataset(Dataset):
         labels: Labels by file name (from a CSV); default: labels from the names by ``label_pattern``.
         crop_to_text: Crop each image to its text before resizing (see ``images.load_image``).
         normalize: Make the page even and the ink dark first (see ``images.load_image``).
-        detailed: Keep a second copy of every image, ``DETAIL_SCALE`` times the input size each
-            way, resized from the same crop of the file (``detailed``; for augmentations that
-            need the ink as sharp as the file drew it, ``augment.RandomStrokeWidth``).
 
     Raises:
         BadSampleError: Files that are not readable images or whose names are not valid labels,
@@ -118,27 +113,22 @@ class CaptchaDataset(Dataset):
         labels: dict[str, str] | None = None,
         crop_to_text: bool = True,
         normalize: bool = False,
-        detailed: bool = False,
     ) -> None:
         self.labelled = labelled
         self.files: list[Path] = []
         self.labels: list[str] = []
         images: list[Tensor] = []
-        copies: list[Tensor] = []
         skipped: list[str] = []
-        sizes = [(height, width)] + [(DETAIL_SCALE * height, DETAIL_SCALE * width)] * detailed
+        preparation = (height, width, crop_to_text, normalize)
         for path in files:
             try:
-                label, crop = self._read(path, tokenizer if labelled else None, (crop_to_text, normalize),
-                                         label_pattern, labels)  # fmt: skip
+                label, image = self._read(path, tokenizer if labelled else None, preparation, label_pattern, labels)
             except BadSampleError as error:
                 skipped.append(str(error))
                 continue
             self.files.append(path)
             self.labels.append(label)
-            image, *copy = [torch.from_numpy(resized(crop, *size)) for size in sizes]
             images.append(image)
-            copies.extend(copy)
         if skipped and not skip_bad_files:
             shown = "\n  ".join(skipped[:MAX_LISTED])
             more = f"\n  ... and {len(skipped) - MAX_LISTED} more" if len(skipped) > MAX_LISTED else ""
@@ -151,17 +141,16 @@ class CaptchaDataset(Dataset):
         if not images:
             raise ValueError("no valid images to build a dataset from")
         self.images = torch.stack(images)  # (N, 1, H, W) uint8
-        self.detailed = torch.stack(copies) if detailed else None  # (N, 1, 2H, 2W) uint8
         self.targets = torch.from_numpy(tokenizer.encode(self.labels)) if labelled else None  # (N, max_length)
 
     @staticmethod
     def _read(
         path: Path,
         tokenizer: Tokenizer | None,
-        preparation: tuple[bool, bool],
+        preparation: tuple[int, int, bool, bool],
         pattern: str,
         labels: dict[str, str] | None,
-    ) -> tuple[str, Image.Image]:
+    ) -> tuple[str, Tensor]:
         kind = not_a_regular_file(path)
         if kind is not None:
             raise BadSampleError(f"{path}: is {kind}, not an image file")
@@ -177,10 +166,10 @@ class CaptchaDataset(Dataset):
             except ValueError as error:
                 raise BadSampleError(f"{path}: invalid label: {error}") from error
         try:
-            crop = prepared_crop(path, *preparation, max_pixels=DEFAULT_MAX_PIXELS)  # bombs: refused
+            image = torch.from_numpy(load_image(path, *preparation, max_pixels=DEFAULT_MAX_PIXELS))  # bombs: refused
         except Exception as error:  # Pillow raises OSError, SyntaxError, DecompressionBombError, ...
             raise BadSampleError(f"{path}: cannot be read as an image: {error}") from error
-        return label, crop
+        return label, image
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -189,20 +178,3 @@ class CaptchaDataset(Dataset):
         """The image as floats in [0, 1], shape (1, H, W), and, if labelled, its target ids (L,)."""
         image = self.images[index].float().div_(255)
         return image if self.targets is None else (image, self.targets[index])
-
-
-class WithDetail(Dataset):
-    """A labelled ``CaptchaDataset`` built ``detailed``, yielding each image, its target ids and
-    its detailed copy (1, 2H, 2W) in [0, 1]: the training batches of a policy that uses it."""
-
-    def __init__(self, dataset: CaptchaDataset) -> None:
-        if dataset.detailed is None or dataset.targets is None:
-            raise ValueError("WithDetail needs a labelled dataset built with detailed=True")
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)
-
-    def __getitem__(self, index: int) -> tuple[Tensor, Tensor, Tensor]:
-        image, target = self.dataset[index]
-        return image, target, self.dataset.detailed[index].float().div_(255)

@@ -343,14 +343,6 @@ def load_image(
         OSError: The file cannot be read, is not a regular file, is over ``max_pixels``, or is
             not a complete image (Pillow's own message).
     """
-    return resized(prepared_crop(source, crop_to_text, normalize, max_pixels), height, width)
-
-
-def prepared_crop(
-    source: str | Path | Image.Image, crop_to_text: bool = True, normalize: bool = False, max_pixels: int | None = None
-) -> Image.Image:
-    """``load_image`` before the resize: the grey image, page normalised and cropped to the text
-    as asked, at the file's resolution (so that it can be resized to more than one size)."""
     if isinstance(source, Image.Image):
         check_pixels(source, max_pixels)
         grey = to_grey(ImageOps.exif_transpose(source))
@@ -368,9 +360,5 @@ def prepared_crop(
         grey = normalize_page(grey)
     if crop_to_text:
         grey = crop_text(grey)
-    return grey
-
-
-def resized(grey: Image.Image, height: int, width: int) -> np.ndarray:
-    """(1, height, width) uint8: ``grey`` resized (bilinear, averaging when it shrinks)."""
-    return np.array(grey.resize((width, height), Image.Resampling.BILINEAR), dtype=np.uint8)[None]
+    grey = grey.resize((width, height), Image.Resampling.BILINEAR)
+    return np.array(grey, dtype=np.uint8)[None]
