@@ -275,3 +275,27 @@ def test_the_schedule_grows_with_a_large_folder_only() -> None:
 
     # 53 passes of batches of 32, at least 200 steps: 53 x 121 / 32 = 200.4
     assert [schedule_steps(n) for n in (10, 50, 120, 121, 600)] == [200, 200, 200, 201, 994]
+
+
+def test_fine_tuning_ships_the_moving_average_of_its_weights(make_folder, tmp_path: Path) -> None:
+    """captcha-ocr train from a base model keeps an exponential moving average of the weights
+    along its schedule, and the model it returns (and writes) is that average, not the last step;
+    the recipe from scratch keeps none."""
+    from lightning.pytorch.callbacks import EMAWeightAveraging
+
+    from captcha_ocr.reading.spec import ModelSpec
+    from captcha_ocr.training.train import fit, labelled_images, save
+
+    folder = make_folder(random_labels(12, charset="abc123", length=4))
+    labelled = labelled_images(folder)
+    scratch, _ = fit(folder, None, labelled, tmp_path, "scratch", steps=1, seed=0, base=None, head="map",
+                     progress=False)  # fmt: skip
+    assert not any(isinstance(c, EMAWeightAveraging) for c in scratch.trainer.callbacks)
+    base, _ = save(scratch.model, ModelSpec.from_dict(scratch.hparams), tmp_path)
+    tuned, _ = fit(folder, None, labelled, tmp_path, "tuned", steps=3, seed=0, base=base, head="map",
+                   progress=False)  # fmt: skip
+    (averaging,) = [c for c in tuned.trainer.callbacks if isinstance(c, EMAWeightAveraging)]
+    averaged, shipped = averaging._average_model.module.state_dict(), tuned.state_dict()
+    assert shipped.keys() == averaged.keys()
+    assert all(torch.equal(shipped[name], averaged[name]) for name in shipped)
+    assert not torch.equal(tuned.model.stem[0].weight, scratch.model.stem[0].weight)  # it moved from its base
