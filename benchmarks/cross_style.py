@@ -3,7 +3,8 @@
 For each held-out style (``held_out_styles.py``) and for captcha_images_v2 (fold 0): a folder of
 exactly N labelled images goes into ``captcha-ocr train`` (a subprocess, the installed command),
 and the model it writes reads test images of that style that no step saw (300 drawn apart, or
-fold 0's 208). Several draws of N per size, each with its own images and training seed. Beside
+fold 0's 208; ``captcha_images_v2_val``: folders from fold 0's training part, read on its 83
+validation images, to choose on). Several draws of N per size, each with its own images and training seed. Beside
 them, with no labels: ``base`` restricted to the style's characters (and to its length), and
 ddddocr restricted to its characters. With ``--unlabelled M``, the folder also comes with M
 unlabelled images of the style (``--unlabelled DIR``). Rows are appended to ``--out`` as each run
@@ -38,6 +39,7 @@ from captcha_ocr.reading.reader import CaptchaReader
 
 ROOT = Path(__file__).resolve().parents[1]
 V2 = "captcha_images_v2"
+V2_VAL = "captcha_images_v2_val"  # the data set to choose on: fold 0's validation part is read
 TEST_IMAGES, POOL_IMAGES = 300, 600  # per held-out style: test images; images labelled folders are drawn from
 COLUMNS = ["style", "reader", "labels", "unlabelled", "draw", "folds", "steps", "estimate_cer", "estimate_whole_acc",
            "pseudo_labels", "test_images", "cer", "whole_acc", "seconds"]  # fmt: skip
@@ -61,11 +63,12 @@ def write_images(folder: Path, items: list[tuple[str, object]]) -> list[Path]:
 def style_data(name: str, data: Path, unlabelled: int) -> tuple[str, list[Path], list[Path], list[Path]]:
     """The style's charset, its test images, the pool labelled folders are drawn from, and
     ``unlabelled`` images (drawn once into ``data``, reused after)."""
-    if name == V2:
+    if name in (V2, V2_VAL):
         files = image_files(find_data_dir(ROOT))
         split = fold_split(len(files), fold=0)
         charset = "".join(sorted({c for f in files for c in f.stem}))
-        return charset, [files[i] for i in split.test], [files[i] for i in split.train + split.val], []
+        test, pool = (split.test, split.train + split.val) if name == V2 else (split.val, split.train)
+        return charset, [files[i] for i in test], [files[i] for i in pool], []
     folder = data / name
     parts = {"test": TEST_IMAGES, "pool": POOL_IMAGES, "unlabelled": unlabelled}
     paths = {}
@@ -218,9 +221,10 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--styles", nargs="+", default=[*HELD_OUT_STYLES, V2], choices=[*STYLES, V2],
+    parser.add_argument("--styles", nargs="+", default=[*HELD_OUT_STYLES, V2], choices=[*STYLES, V2, V2_VAL],
                         help="default: the held-out styles and captcha_images_v2; generate_captcha is the design "
-                        "style that recipe choices are measured on")  # fmt: skip
+                        "style that recipe choices are measured on, and captcha_images_v2_val the data set's "
+                        "validation part")  # fmt: skip
     parser.add_argument("--sizes", type=int, nargs="*", default=[25, 50, 100, 200], help="labelled images per run")
     parser.add_argument("--draws", type=int, default=3, help="runs per size, each with its own images and seed")
     parser.add_argument("--estimate-sizes", type=int, nargs="*", default=[], metavar="N",
@@ -245,7 +249,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     for name in args.styles:
         charset, test, pool, unlabelled = style_data(name, args.data, args.unlabelled)
-        length = None if name == V2 else STYLES[name]().length
+        length = None if name in (V2, V2_VAL) else STYLES[name]().length
         done = {(r["style"], r["reader"], r["labels"], r["unlabelled"], r["draw"]) for r in read_rows(args.out)}
         if not args.no_zero_shot and (name, "base", "", "", "") not in done:
             append_rows(args.out, COLUMNS, [{"style": name, **row} for row in zero_shot_rows(name, charset, length,
