@@ -4,11 +4,11 @@ For each held-out style (``held_out_styles.py``) and for captcha_images_v2 (fold
 exactly N labelled images goes into ``captcha-ocr train`` (a subprocess, the installed command),
 and the model it writes reads test images of that style that no step saw (300 drawn apart, or
 fold 0's 208; ``captcha_images_v2_val``: folders from fold 0's training part, read on its 83
-validation images, to choose on). Several draws of N per size, each with its own images and training seed. Beside
-them, with no labels: ``base`` restricted to the style's characters (and to its length), and
-ddddocr restricted to its characters. With ``--unlabelled M``, the folder also comes with M
-unlabelled images of the style (``--unlabelled DIR``). Rows are appended to ``--out`` as each run
-ends; a row already there is not run again.
+validation images, to choose on). Several draws of N per size, each with its own images and
+training seed. Beside them, with no labels: ``base`` restricted to the style's characters (and
+to its length), and ddddocr restricted to its characters. With ``--unlabelled M``, the folder
+also comes with M unlabelled images of the style (``--unlabelled DIR``). Rows are appended to
+``--out`` as each run ends; a row already there is not run again.
 
     python benchmarks/cross_style.py --sizes 50 100 --draws 3 --estimate-sizes 50
     python benchmarks/cross_style.py --sizes 50 --draws 3 --unlabelled 1000

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from captcha_ocr.model.checkpoint import load_model
+from captcha_ocr.reading.images import TEXT_MARGIN
 from captcha_ocr.reading.spec import HEADS, ModelSpec
 from captcha_ocr.reading.weights import DEFAULT_WEIGHTS, ONNX_SPEC_KEY
 
@@ -23,7 +24,7 @@ def describe(spec: ModelSpec) -> tuple[str, str, str]:
     if spec.normalize:
         steps.append("made dark text on an even white page (captcha_ocr.reading.images.normalize_page)")
     if spec.crop_to_text:
-        steps.append("cropped to the text with a margin of 0.15 of its height (images.crop_text)")
+        steps.append(f"cropped to the text with a margin of {TEXT_MARGIN} of its height (images.crop_text)")
     steps.append(f"resized bilinearly to {spec.width} x {spec.height}, divided by 255")
     images = (
         f"float32 (batch, 1, {spec.height}, {spec.width}) in [0, 1]: " + ", ".join(steps) + " "

@@ -17,6 +17,7 @@ from PIL import Image, ImageFilter, ImageOps
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 GREY_LEVELS = np.arange(256, dtype=np.float64)
 WORKING_HEIGHT = 32  # the page is estimated on a copy this high (strokes are 2-4 px there)
+TEXT_MARGIN = 0.15  # the text box is padded by this share of its height on every side
 DEFAULT_MAX_PIXELS = 4_000_000  # the reader's, the CLI's and the server's default limit per image
 RULE_LENGTH = 0.4  # a horizontal run of ink longer than this share of the width is a line, not a stroke
 FRAME_HEIGHT = 0.9  # a vertical one longer than this share of the height is a frame's side
@@ -262,7 +263,7 @@ def _padded(box: tuple[int, int, int, int], pad: float) -> tuple[int, int, int, 
     return round(left - margin), round(top - margin), round(right + margin), round(bottom + margin)
 
 
-def text_box(grey: Image.Image, trim: float = 0.01, pad: float = 0.15) -> tuple[int, int, int, int]:
+def text_box(grey: Image.Image, trim: float = 0.01, pad: float = TEXT_MARGIN) -> tuple[int, int, int, int]:
     """The box of the text (``find_text``), padded by a share of its height.
 
     Args:
@@ -285,7 +286,7 @@ def page_level(grey: Image.Image) -> int:
     return int(np.searchsorted(cumulative, cumulative[-1] / 2))
 
 
-def crop_text(grey: Image.Image, trim: float = 0.01, pad: float = 0.15) -> Image.Image:
+def crop_text(grey: Image.Image, trim: float = 0.01, pad: float = TEXT_MARGIN) -> Image.Image:
     """Crop to the padded box of the text (``text_box``), with the clutter that the margin would
     take in (a frame, the edge of an input box, a line of a prompt) painted over with the page."""
     box, clutter = find_text(grey, trim)
