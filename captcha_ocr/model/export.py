@@ -1,5 +1,7 @@
-"""ONNX export of a trained network, with its ``ModelSpec`` in the file's metadata."""
+"""ONNX export of a trained network, with its ``ModelSpec`` and its preparation graph in the
+file's metadata."""
 
+import base64
 import json
 import warnings
 from pathlib import Path
@@ -7,9 +9,10 @@ from pathlib import Path
 import torch
 
 from captcha_ocr.model.checkpoint import load_model
+from captcha_ocr.model.preparation_graph import preparation_model
 from captcha_ocr.reading.images import TEXT_MARGIN
 from captcha_ocr.reading.spec import HEADS, ModelSpec
-from captcha_ocr.reading.weights import DEFAULT_WEIGHTS, ONNX_SPEC_KEY
+from captcha_ocr.reading.weights import DEFAULT_WEIGHTS, ONNX_PREPARATION_KEY, ONNX_SPEC_KEY
 
 
 def describe(spec: ModelSpec) -> tuple[str, str, str]:
@@ -28,7 +31,11 @@ def describe(spec: ModelSpec) -> tuple[str, str, str]:
     steps.append(f"resized bilinearly to {spec.width} x {spec.height}, divided by 255")
     images = (
         f"float32 (batch, 1, {spec.height}, {spec.width}) in [0, 1]: " + ", ".join(steps) + " "
-        "(captcha_ocr.reading.images.load_image does all of it)."
+        "(captcha_ocr.reading.images.load_image does all of it). The metadata entry "
+        f"{ONNX_PREPARATION_KEY!r} is an ONNX model, base64-encoded, that does it from the pixels: input "
+        "'pixels', uint8 (batch, height, width), 8-bit grey images of one size (Pillow's grey: "
+        "(19595 R + 38470 G + 7471 B + 32768) >> 16, transparency laid over white first); output "
+        "'images', this input."
     )
     reading = HEADS[spec.head].in_words.format(L=spec.max_length, T=spec.feature_map_size()[1])
     logits = (
@@ -43,8 +50,10 @@ def export_onnx(output: str | Path, checkpoint: str | Path = DEFAULT_WEIGHTS) ->
     """Export a checkpoint to ONNX with a dynamic batch dimension.
 
     The graph maps ``images`` (B, 1, H, W) float in [0, 1] to ``logits``; the text table and input
-    size travel in the metadata, so that the ONNX file alone is enough to read captchas, and the
-    doc strings of the model, its input and its output say in words what they are (``describe``).
+    size travel in the metadata, and so does the graph that prepares ``images`` from an image's
+    grey pixels (``preparation_graph``), so that the ONNX file alone is enough to read captchas
+    in any language that runs ONNX; the doc strings of the model, its input and its output say
+    in words what they are (``describe``).
     """
     import onnx  # optional dependency: the `onnx` extra
 
@@ -66,8 +75,13 @@ def export_onnx(output: str | Path, checkpoint: str | Path = DEFAULT_WEIGHTS) ->
             verbose=False,
         )
     graph = onnx.load(output)
-    entry = graph.metadata_props.add()
-    entry.key, entry.value = ONNX_SPEC_KEY, json.dumps(spec.to_dict())
+    preparation = preparation_model(spec.height, spec.width, spec.normalize, spec.crop_to_text)
+    for key, value in (
+        (ONNX_SPEC_KEY, json.dumps(spec.to_dict())),
+        (ONNX_PREPARATION_KEY, base64.b64encode(preparation.SerializeToString()).decode("ascii")),
+    ):
+        entry = graph.metadata_props.add()
+        entry.key, entry.value = key, value
     graph.doc_string, graph.graph.input[0].doc_string, graph.graph.output[0].doc_string = describe(spec)
     onnx.save(graph, output)
     return output

@@ -1,10 +1,13 @@
 """Turning image files of any size and mode into the model's grey-scale input (no torch needed).
 
 ``load_image`` is the one preprocessing function: the training data set, the torch reader and
-the ONNX reader all call it, so a model always sees its input prepared the same way. It makes
-the page even and the ink dark (``normalize_page``), finds the text apart from frames, boxes and
-other lines of text around it (``find_text``), crops to it (``crop_text``) and resizes;
-what is left of brightness and contrast the network standardises itself (``CaptchaNet``).
+the ONNX reader all call it (or its two halves: ``read_grey`` decodes, ``prepare_grey``
+prepares), so a model always sees its input prepared the same way. It makes the page even and
+the ink dark (``normalize_page``), finds the text apart from frames, boxes and other lines of
+text around it (``find_text``), crops to it (``crop_text``) and resizes; what is left of
+brightness and contrast the network standardises itself (``CaptchaNet``). An exported model
+carries the same preparation as an ONNX graph (``model.preparation_graph``), which the ONNX
+reader runs on the decoded grey pixels.
 """
 
 from collections.abc import Sequence
@@ -314,6 +317,46 @@ def crop_to_box(grey: Image.Image, box: tuple[int, int, int, int]) -> Image.Imag
     return framed
 
 
+def read_grey(source: str | Path | Image.Image, max_pixels: int | None = None) -> Image.Image:
+    """Open and decode one image as 8-bit grey ("L"), turned as its EXIF orientation says.
+
+    Args:
+        source: A file path or an already opened Pillow image.
+        max_pixels: Refuse a file of more pixels, from its header, before decoding it (None:
+            only Pillow's own limit).
+
+    Raises:
+        OSError: The file cannot be read, is not a regular file, is over ``max_pixels``, or is
+            not a complete image (Pillow's own message).
+    """
+    if isinstance(source, Image.Image):
+        check_pixels(source, max_pixels)
+        return to_grey(ImageOps.exif_transpose(source))
+    kind = not_a_regular_file(Path(source))
+    if kind == "missing":
+        raise FileNotFoundError(f"no file at {source}")
+    if kind is not None:
+        raise OSError(f"{source} is {kind}, not an image file")
+    with Image.open(source) as opened:
+        check_pixels(opened, max_pixels)
+        grey = to_grey(ImageOps.exif_transpose(opened))
+        grey.load()  # decode now, while the file is open; raises on truncated data
+    return grey
+
+
+def prepare_grey(
+    grey: Image.Image, height: int, width: int, crop_to_text: bool = True, normalize: bool = False
+) -> np.ndarray:
+    """The model's input from a grey image: (1, height, width) uint8. What the preparation graph
+    of an exported model (``model.preparation_graph``) computes from the same pixels."""
+    if normalize:
+        grey = normalize_page(grey)
+    if crop_to_text:
+        grey = crop_text(grey)
+    grey = grey.resize((width, height), Image.Resampling.BILINEAR)
+    return np.array(grey, dtype=np.uint8)[None]
+
+
 def load_image(
     source: str | Path | Image.Image,
     height: int,
@@ -322,7 +365,8 @@ def load_image(
     normalize: bool = False,
     max_pixels: int | None = None,
 ) -> np.ndarray:
-    """Read, grey-scale, crop to the text and resize one image.
+    """Read, grey-scale, crop to the text and resize one image (``read_grey``, then
+    ``prepare_grey``).
 
     Args:
         source: A file path or an already opened Pillow image.
@@ -341,25 +385,6 @@ def load_image(
         uint8 array of shape (1, height, width).
 
     Raises:
-        OSError: The file cannot be read, is not a regular file, is over ``max_pixels``, or is
-            not a complete image (Pillow's own message).
+        OSError: As ``read_grey``.
     """
-    if isinstance(source, Image.Image):
-        check_pixels(source, max_pixels)
-        grey = to_grey(ImageOps.exif_transpose(source))
-    else:
-        kind = not_a_regular_file(Path(source))
-        if kind == "missing":
-            raise FileNotFoundError(f"no file at {source}")
-        if kind is not None:
-            raise OSError(f"{source} is {kind}, not an image file")
-        with Image.open(source) as opened:
-            check_pixels(opened, max_pixels)
-            grey = to_grey(ImageOps.exif_transpose(opened))
-            grey.load()  # decode now, while the file is open; raises on truncated data
-    if normalize:
-        grey = normalize_page(grey)
-    if crop_to_text:
-        grey = crop_text(grey)
-    grey = grey.resize((width, height), Image.Resampling.BILINEAR)
-    return np.array(grey, dtype=np.uint8)[None]
+    return prepare_grey(read_grey(source, max_pixels), height, width, crop_to_text, normalize)

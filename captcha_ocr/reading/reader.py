@@ -5,14 +5,17 @@
     for reading in reader.read(["226md.png", "2b827.png"]):
         print(reading.text, reading.confidence)
 
-The ONNX backend needs only onnxruntime, numpy and Pillow.
+The ONNX backend needs only onnxruntime, numpy and Pillow. An ONNX file exported with its
+preparation graph prepares images inside onnxruntime: the reader decodes them to grey pixels
+and hands those over, batched by size.
 """
 
+import base64
 import io
 import json
 import re
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
@@ -23,17 +26,18 @@ import numpy as np
 from PIL import Image
 
 from captcha_ocr.reading.decoding import restrict
-from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS, load_image
+from captcha_ocr.reading.images import DEFAULT_MAX_PIXELS, load_image, read_grey
 from captcha_ocr.reading.spec import ModelSpec
-from captcha_ocr.reading.weights import ONNX_SPEC_KEY, model_file
+from captcha_ocr.reading.weights import ONNX_PREPARATION_KEY, ONNX_SPEC_KEY, model_file
 
 Backend = Literal["torch", "onnx"]
 Length = int | tuple[int, int]
 ImageSource = str | Path | Image.Image | bytes | np.ndarray
-# One thread prepares images ahead of the model: preparing is mostly small numpy and Pillow calls
-# that hold the GIL, so a second thread only contends for it (fold-0 test images, crnn, ONNX, 2
-# cores: 701 images/s with one thread, 601 with two).
+# One thread prepares images ahead of the model: preparing in Python is mostly small numpy and
+# Pillow calls that hold the GIL, so a second thread only contends for it (fold-0 test images,
+# crnn, ONNX, 2 cores: 701 images/s with one thread, 601 with two).
 PREPARE_THREADS = 1
+Preparation = Callable[[Sequence[np.ndarray]], np.ndarray]  # grey pixels (H, W) uint8 -> (B, 1, h, w)
 ACCEPTED = "a file path, a Pillow image, the bytes of an image file, or a uint8 / float array (H, W[, C])"
 
 
@@ -102,8 +106,9 @@ class CaptchaReader:
         path = model_file("crnn" if model_path is None else model_path, backend)
         if not path.is_file():
             raise FileNotFoundError(f"no model file at {str(path)!r}")
+        self._prepare_pixels: Preparation | None = None  # the model file's own preparation, if any
         if backend == "onnx":
-            self._run, spec = _onnx_runner(path, num_threads)
+            self._run, spec, self._prepare_pixels = _onnx_runner(path, num_threads)
         else:
             self._run, spec = _torch_runner(path, num_threads)
         self.spec = spec
@@ -121,6 +126,30 @@ class CaptchaReader:
         spec = self.spec
         prepared = load_image(source, spec.height, spec.width, spec.crop_to_text, spec.normalize, self.max_pixels)
         return prepared.astype(np.float32) / 255
+
+    @property
+    def prepares_in_graph(self) -> bool:
+        """Whether the model file prepares images itself (an ONNX file with its preparation
+        graph): ``load`` then only decodes, and ``batch`` prepares inside onnxruntime."""
+        return self._prepare_pixels is not None
+
+    def load(self, image: ImageSource) -> np.ndarray:
+        """What a preparing thread makes of one image: its grey pixels (H, W) uint8 when the model
+        prepares images itself (``prepares_in_graph``), else its prepared input (1, H, W).
+
+        Raises:
+            TypeError, OSError: As ``preprocess``.
+        """
+        if self._prepare_pixels is None:
+            return self.preprocess(image)
+        return np.asarray(read_grey(as_pillow_source(image), self.max_pixels))
+
+    def batch(self, loaded: Sequence[np.ndarray]) -> np.ndarray:
+        """The model's input (B, 1, H, W) float32 from ``load``'s arrays: prepared by the model's
+        graph, images of one size per pass, or stacked."""
+        if self._prepare_pixels is None:
+            return np.stack(loaded)
+        return self._prepare_pixels(loaded)
 
     @property
     def classes(self) -> list[str]:
@@ -218,8 +247,9 @@ class CaptchaReader:
         ``on_error="yield"`` an unreadable image yields ``(source, error)`` and the rest go on.
         ``allow``, ``distribution`` and ``length`` as for ``read``.
 
-        Images are decoded and prepared on ``PREPARE_THREADS`` thread(s) up to two batches
-        ahead, so preparing the next batch overlaps the model's pass over this one."""
+        Images are decoded (and, without a preparation graph, prepared) on ``PREPARE_THREADS``
+        thread(s) up to two batches ahead (``load``), so that this overlaps the model's pass
+        over the batch before."""
         if allow is not None:
             self.tokenizer.allowed(allow)  # a wrong allow fails before any image is read
         self.lengths(length)  # and so does a wrong length
@@ -239,7 +269,7 @@ class CaptchaReader:
         with ThreadPoolExecutor(max_workers=PREPARE_THREADS, thread_name_prefix="prepare") as pool:
             ahead: deque[tuple[ImageSource, Future]] = deque()
             for source in images:
-                ahead.append((source, pool.submit(self.preprocess, source)))
+                ahead.append((source, pool.submit(self.load, source)))
                 if len(ahead) > 2 * self.batch_size:
                     yield _outcome(*ahead.popleft())
             while ahead:
@@ -249,7 +279,7 @@ class CaptchaReader:
         self, pending: list, allow: str | None, distribution: bool, length: Length | None
     ) -> Iterator[tuple[ImageSource, Reading | Exception]]:
         arrays = [item for _, item in pending if isinstance(item, np.ndarray)]
-        readings = iter(self.read_arrays(np.stack(arrays), allow, distribution, length) if arrays else [])
+        readings = iter(self.read_arrays(self.batch(arrays), allow, distribution, length) if arrays else [])
         for source, item in pending:
             yield source, next(readings) if isinstance(item, np.ndarray) else item
 
@@ -343,7 +373,7 @@ def _torch_runner(path: Path, num_threads: int | None):
     return run, spec
 
 
-def _onnx_runner(path: Path, num_threads: int | None):
+def _onnx_runner(path: Path, num_threads: int | None) -> tuple[Callable, ModelSpec, Preparation | None]:
     try:
         import onnxruntime as ort
     except ImportError as error:
@@ -355,8 +385,7 @@ def _onnx_runner(path: Path, num_threads: int | None):
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as error:  # onnxruntime raises its own types for truncated or foreign files
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise ValueError(f"{path} is not a readable ONNX model ({reason})") from error
+        raise ValueError(f"{path} is not a readable ONNX model ({_first_line(error)})") from error
     metadata = session.get_modelmeta().custom_metadata_map
     if ONNX_SPEC_KEY not in metadata:
         raise ValueError(f"{path} was not exported by captcha-ocr export (no {ONNX_SPEC_KEY} metadata)")
@@ -369,8 +398,50 @@ def _onnx_runner(path: Path, num_threads: int | None):
         spec.check_graph(inputs[0].shape, outputs[0].shape)
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{path}: its spec does not fit its graph ({error})") from error
+    preparation = None
+    if ONNX_PREPARATION_KEY in metadata:
+        try:
+            graph = ort.InferenceSession(
+                base64.b64decode(metadata[ONNX_PREPARATION_KEY], validate=True),
+                options,
+                providers=["CPUExecutionProvider"],
+            )
+            preparation = _graph_preparation(graph, spec)
+        except Exception as error:  # not base64, not ONNX, or not a preparation of this input
+            raise ValueError(f"{path}: its preparation graph cannot be used ({_first_line(error)})") from error
 
     def run(batch: np.ndarray) -> np.ndarray:
         return session.run(["logits"], {"images": batch})[0]
 
-    return run, spec
+    return run, spec, preparation
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+def _graph_preparation(session, spec: ModelSpec) -> Preparation:
+    """The preparation graph of a model file as a function of grey pixel arrays: one pass per
+    image size, the prepared arrays put back in order.
+
+    Raises:
+        ValueError: The graph does not map ``pixels`` to images of the spec's input size.
+    """
+    inputs, outputs = session.get_inputs(), session.get_outputs()
+    if [i.name for i in inputs] != ["pixels"] or [o.name for o in outputs] != ["images"]:
+        raise ValueError("the preparation graph must map 'pixels' to 'images'")
+    if outputs[0].shape[1:] != [1, spec.height, spec.width]:
+        raise ValueError(
+            f"the preparation graph makes {outputs[0].shape[1:]}, the spec takes {[1, spec.height, spec.width]}"
+        )
+
+    def prepare(greys: Sequence[np.ndarray]) -> np.ndarray:
+        prepared = np.empty((len(greys), 1, spec.height, spec.width), dtype=np.float32)
+        by_size: dict[tuple[int, ...], list[int]] = {}
+        for row, grey in enumerate(greys):
+            by_size.setdefault(grey.shape, []).append(row)
+        for rows in by_size.values():
+            prepared[rows] = session.run(["images"], {"pixels": np.stack([greys[row] for row in rows])})[0]
+        return prepared
+
+    return prepare

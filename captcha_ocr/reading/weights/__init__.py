@@ -15,6 +15,7 @@ from pathlib import Path
 WEIGHTS_DIR = Path(__file__).parent
 SHIPPED = ("crnn", "fast", "base")
 ONNX_SPEC_KEY = "captcha_ocr.spec"  # ONNX metadata entry holding the ModelSpec as JSON
+ONNX_PREPARATION_KEY = "captcha_ocr.preparation"  # ... and the preparation graph, a base64 ONNX model
 
 
 def shipped_file(name: str, backend: str) -> Path:
