@@ -17,10 +17,12 @@ DATA_DIR ?= $(ROOT)/data/captcha_images_v2
 DATA := $(abspath $(DATA_DIR))
 RUN := cd $(ROOT) && $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+NODE_EXAMPLE := $(ROOT)/examples/node
+NODE_STAMP := $(NODE_EXAMPLE)/node_modules/.package-lock.json
 
 .PHONY: setup train test test-fast data base
 
-setup: $(STAMP)
+setup: $(STAMP) $(NODE_STAMP)
 
 # Reinstalls only when pyproject.toml changed since the last install.
 $(STAMP): $(ROOT)/pyproject.toml
@@ -31,6 +33,13 @@ $(STAMP): $(ROOT)/pyproject.toml
 	$(VENV)/bin/python -m pip install --progress-bar on "$(TORCH)"
 	$(VENV)/bin/python -m pip install --progress-bar on -e "$(ROOT)[dev]"
 	@touch $@
+
+# The Node example's packages, for its test (skipped where npm is missing). --ignore-scripts:
+# onnxruntime-node's install script only fetches its CUDA binaries (from NuGet); the CPU ones are
+# in the package.
+$(NODE_STAMP): $(NODE_EXAMPLE)/package-lock.json
+	@if command -v npm >/dev/null; then cd $(NODE_EXAMPLE) && npm ci --ignore-scripts --no-audit --no-fund; \
+		else echo "npm not found: the Node example's test will be skipped"; fi
 
 data: setup
 	@test -d "$(DATA)" || $(RUN) -c "from captcha_ocr.data.datamodule import CaptchaDataModule as D; \

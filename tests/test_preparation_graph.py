@@ -139,8 +139,9 @@ def tiny_models(tmp_path_factory) -> tuple[Path, Path]:
 
 def test_the_onnx_reader_prepares_in_the_graph_and_reads_as_python(tiny_models: tuple[Path, Path]) -> None:
     weights, exported = tiny_models
-    in_graph, in_python = CaptchaReader(exported, backend="onnx"), CaptchaReader(weights)
+    in_graph, in_python = CaptchaReader(exported, backend="onnx", prepare_in_graph=True), CaptchaReader(weights)
     assert in_graph.prepares_in_graph and not in_python.prepares_in_graph
+    assert not CaptchaReader(exported, backend="onnx").prepares_in_graph  # Python prepares, unless asked
     images = [*drawn(3, seed=5), *odd_pages().values()]  # several sizes in one call: one pass per size
     loaded = [in_graph.load(image) for image in images]
     assert all(array.dtype == np.uint8 and array.ndim == 2 for array in loaded)  # decoded grey pixels only
@@ -162,7 +163,7 @@ def test_a_model_file_with_a_broken_preparation_graph_is_refused(
         CaptchaReader(broken, backend="onnx")
 
 
-def test_a_model_file_without_a_preparation_graph_prepares_in_python(
+def test_a_model_file_without_a_preparation_graph_prepares_in_python_even_when_asked(
     tiny_models: tuple[Path, Path], tmp_path: Path
 ) -> None:
     model = onnx.load(tiny_models[1])
@@ -171,7 +172,7 @@ def test_a_model_file_without_a_preparation_graph_prepares_in_python(
     model.metadata_props.extend(kept)
     older = tmp_path / "older.onnx"
     onnx.save(model, older)
-    reader = CaptchaReader(older, backend="onnx")
+    reader = CaptchaReader(older, backend="onnx", prepare_in_graph=True)
     image = draw_captcha("226md")
     assert not reader.prepares_in_graph
     np.testing.assert_array_equal(reader.load(image), reader.preprocess(image))

@@ -25,6 +25,7 @@ from onnx import TensorProto, helper, numpy_helper
 from captcha_ocr.reading.images import FRAME_HEIGHT, RULE_LENGTH, RULE_WIDTH, TEXT_MARGIN, WORKING_HEIGHT
 
 OPSET = 18  # ScatterElements with reduction="add"
+IR_VERSION = 10  # as torch's exporter writes the network: runtimes of other languages read no newer
 RESAMPLE_BITS = 22  # Pillow's fixed-point resampling coefficients (Resample.c: 32 - 8 - 2)
 BLUR_BITS = 24  # Pillow's box blur weights (BoxBlur.c)
 TRIM = 0.01  # find_text's share of ink ignored at each end of both axes
@@ -547,6 +548,8 @@ def preparation_model(height: int, width: int, normalize: bool, crop_to_text: bo
         [helper.make_tensor_value_info("images", FLOAT, ["batch", 1, height, width])],
         g.initializers,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="captcha_ocr")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], ir_version=IR_VERSION, producer_name="captcha_ocr"
+    )
     onnx.checker.check_model(model, full_check=True)
     return model

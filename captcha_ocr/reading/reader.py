@@ -5,9 +5,9 @@
     for reading in reader.read(["226md.png", "2b827.png"]):
         print(reading.text, reading.confidence)
 
-The ONNX backend needs only onnxruntime, numpy and Pillow. An ONNX file exported with its
-preparation graph prepares images inside onnxruntime: the reader decodes them to grey pixels
-and hands those over, batched by size.
+The ONNX backend needs only onnxruntime, numpy and Pillow. An ONNX file from ``captcha-ocr
+export`` also carries a graph that prepares images; with ``prepare_in_graph=True`` the reader
+decodes images to grey pixels and hands those to it, batched by size.
 """
 
 import base64
@@ -81,6 +81,10 @@ class CaptchaReader:
         min_confidence: Readings with a lower confidence are marked ``rejected`` (still returned).
         max_pixels: Refuse an image of more pixels, checked from its header before it is
             decoded (a decompression bomb); ``None`` leaves only Pillow's own limit.
+        prepare_in_graph: Prepare images with the model file's preparation graph (an ONNX file
+            from ``captcha-ocr export`` has one), inside onnxruntime, instead of in Python: the
+            same arrays, off the GIL, but slower here (2 cores: 314 against 491 images/s for
+            ``crnn`` from PNG files; docs/speed.md), so off by default.
     """
 
     def __init__(
@@ -91,6 +95,7 @@ class CaptchaReader:
         num_threads: int | None = None,
         min_confidence: float = 0.0,
         max_pixels: int | None = DEFAULT_MAX_PIXELS,
+        prepare_in_graph: bool = False,
     ) -> None:
         if backend not in ("torch", "onnx"):
             raise ValueError(f"backend must be 'torch' or 'onnx', got {backend!r}")
@@ -106,9 +111,10 @@ class CaptchaReader:
         path = model_file("crnn" if model_path is None else model_path, backend)
         if not path.is_file():
             raise FileNotFoundError(f"no model file at {str(path)!r}")
-        self._prepare_pixels: Preparation | None = None  # the model file's own preparation, if any
+        self._prepare_pixels: Preparation | None = None  # the model file's own preparation, if used
         if backend == "onnx":
-            self._run, spec, self._prepare_pixels = _onnx_runner(path, num_threads)
+            self._run, spec, preparation = _onnx_runner(path, num_threads)
+            self._prepare_pixels = preparation if prepare_in_graph else None
         else:
             self._run, spec = _torch_runner(path, num_threads)
         self.spec = spec

@@ -95,9 +95,11 @@ class Batcher:
             self.queue.put_nowait((array, options, future))
         return list(await asyncio.gather(*futures))
 
-    def _read_batch(self, batch: np.ndarray, options: list[ReadOptions]) -> list[Reading]:
-        """One forward pass over (B, 1, H, W); each group of images with the same options decoded apart."""
-        logits = self.reader.logits(batch)
+    def _read_batch(self, loaded: list[np.ndarray], options: list[ReadOptions]) -> list[Reading]:
+        """One forward pass over the images as ``CaptchaReader.load`` made them (prepared by the
+        model's graph first, when it has one); each group of images with the same options decoded
+        apart."""
+        logits = self.reader.logits(self.reader.batch(loaded))
         readings: dict[int, Reading] = {}
         for option in set(options):
             rows = [i for i, o in enumerate(options) if o == option]
@@ -114,10 +116,10 @@ class Batcher:
             live = [item for item in waiting if not item[2].done()]  # timed-out requests dropped
             if not live:
                 continue
-            batch = np.stack([array for array, _, _ in live])  # (B, 1, H, W)
+            loaded = [array for array, _, _ in live]
             try:
                 readings = await loop.run_in_executor(
-                    self.executor, self._read_batch, batch, [options for _, options, _ in live]
+                    self.executor, self._read_batch, loaded, [options for _, options, _ in live]
                 )
             except Exception as error:  # the model failed: every waiting request hears of it
                 for _, _, future in live:
@@ -166,24 +168,25 @@ def open_image(content: bytes, limits: Limits) -> Image.Image:
 
 
 def prepare(reader: CaptchaReader, image: Image.Image) -> np.ndarray:
-    """Decode and preprocess one opened image."""
+    """Decode one opened image, and prepare it unless the model's graph does (``CaptchaReader.load``)."""
     try:
-        return reader.preprocess(image)
+        return reader.load(image)
     except Exception as error:  # truncated or corrupt data found while decoding
         reason = str(error).split(" <")[0] or type(error).__name__  # no object reprs in a message
         raise ApiError(415, f"cannot decode the image: {reason}") from None
 
 
 class ReadingService:
-    """The reader behind the routes: images are opened and prepared on ``decode_threads``
-    threads (which also bounds the memory decoding takes), then read by the batcher.
+    """The reader behind the routes: images are opened and decoded (and prepared, unless the
+    model's graph prepares them in the batcher's pass) on ``decode_threads`` threads (which also
+    bounds the memory decoding takes), then read by the batcher.
 
     Args:
         reader: The model, loaded once.
         model_name: How ``GET /v1/model`` names it.
         limits: Per-request limits.
         api_key: When set, the key every protected route requires.
-        decode_threads: Threads that open, decode and prepare images.
+        decode_threads: Threads that open and decode (and prepare) images.
     """
 
     def __init__(
