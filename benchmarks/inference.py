@@ -132,7 +132,7 @@ def main() -> None:
           f"{args.threads} threads, Python {platform.python_version()}")  # fmt: skip
     runs = [(m, b, p) for m in args.model for b in args.backend if b == "onnx" for p in args.preparation]
     runs += [(m, b, "python") for m in args.model for b in args.backend if b == "torch"]
-    runs += [("ddddocr", "ddddocr", "ddddocr")] if "ddddocr" in args.backend else []
+    runs += [("ddddocr", "ddddocr", "python")] if "ddddocr" in args.backend else []  # its own preparation
     rows, failures = [], []
     for model, backend, preparation in runs:
         command = [sys.executable, __file__, "--child", "--data_dir", str(args.data_dir), "--backend", backend,

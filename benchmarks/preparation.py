@@ -2,7 +2,7 @@
 
     python benchmarks/preparation.py               # the first 300 files of the data set, best of 5 passes
     python benchmarks/preparation.py --files 1040 --repeats 3
-    python benchmarks/preparation.py --resize-check  # ONNX Runtime's Resize against Pillow's (onnx needed)
+    python benchmarks/preparation.py --graph         # the preparation graph against Python (onnx needed)
 
 Each stage runs on the output of the one before, on one thread, the files read into memory
 first (no disk in the figures): PNG decoding, grey-scale conversion, page normalisation, the
@@ -11,10 +11,8 @@ the crop, and the resize to the model's 32 x 128 input. Printed: microseconds pe
 stage (the best of the passes) and its share of the whole; the Python calls per image come from
 one profiled pass. The stages are many small numpy and Pillow calls, each holding the GIL.
 
-``--resize-check`` measures one building block of a preparation inside the ONNX graph: how far
-ONNX Runtime's ``Resize`` (linear, antialiased, half-pixel centres) lands from Pillow's bilinear
-resize of the grey files, down to the input size and to other sizes (mean and largest difference
-in grey levels after rounding).
+``--graph`` times the same preparation as an ONNX graph (``model.preparation_graph``, the one
+in every exported model file), whole and by part, at batch 1 and 64, against ``prepare_grey``.
 """
 
 import argparse
@@ -28,7 +26,16 @@ from pathlib import Path
 from PIL import Image
 
 from captcha_ocr.data.sources import find_data_dir
-from captcha_ocr.reading.images import crop_text, find_text, ink_mask, load_image, normalize_page, rules, to_grey
+from captcha_ocr.reading.images import (
+    crop_text,
+    find_text,
+    ink_mask,
+    load_image,
+    normalize_page,
+    prepare_grey,
+    rules,
+    to_grey,
+)
 from captcha_ocr.reading.listing import image_files
 
 
@@ -48,35 +55,37 @@ def best_pass(stage: Callable, inputs: list, repeats: int) -> tuple[float, list]
     return 1e6 * fastest / len(inputs), outputs
 
 
-def resize_check(grey_images: list[Image.Image]) -> None:
-    """Print how far ONNX Runtime's antialiased linear Resize is from Pillow's BILINEAR."""
+def graph_timing(grey_images: list[Image.Image], repeats: int) -> None:
+    """Print the preparation graph's time per image against ``prepare_grey``'s, whole and by
+    part, at batch 1 and 64 with one and two onnxruntime threads (the graphs of other
+    preparations stand for the parts: a resize alone; page normalisation with an identity
+    resize; the text finder, crop and resize without normalisation)."""
     import numpy as np
     import onnxruntime as ort
-    from onnx import TensorProto, helper
 
-    node = helper.make_node("Resize", ["x", "", "", "sizes"], ["y"], mode="linear", antialias=1,
-                            coordinate_transformation_mode="half_pixel")  # fmt: skip
-    graph = helper.make_graph(
-        [node],
-        "resize",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1, None, None]),
-         helper.make_tensor_value_info("sizes", TensorProto.INT64, [4])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
-    )  # fmt: skip
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    print("| size | mean difference | largest |\n|---|---|---|")
-    for width, height in ((128, 32), (64, 16), (300, 77)):
-        means, largest = [], 0.0
-        for grey in grey_images:
-            pillow = np.asarray(grey.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
-            pixels = np.asarray(grey, dtype=np.float32)[None, None]  # (1, 1, H, W)
-            sizes = np.array([1, 1, height, width], dtype=np.int64)
-            onnx = session.run(None, {"x": pixels, "sizes": sizes})[0][0, 0].round().clip(0, 255)
-            difference = np.abs(onnx - pillow)
-            means.append(float(difference.mean()))
-            largest = max(largest, float(difference.max()))
-        print(f"| {width} x {height} | {sum(means) / len(means):.2f} | {largest:.0f} |")
+    from captcha_ocr.model.preparation_graph import preparation_model
+
+    height, width = grey_images[0].height, grey_images[0].width
+    pixels = np.stack([np.asarray(grey) for grey in grey_images if grey.size == (width, height)])  # one size
+    python, _ = best_pass(lambda grey: prepare_grey(grey, 32, 128, True, True), grey_images, repeats)
+    print(f"{len(pixels)} images of {width} x {height}, best of {repeats} passes\n")
+    print(f"Python (prepare_grey), one thread: {python:.0f} µs per image\n")
+    print("| graph | threads | batch | µs per image |\n|---|---|---|---|")
+    parts = {
+        "whole (32 x 128, normalised, cropped)": preparation_model(32, 128, True, True),
+        "resize to 32 x 128 only": preparation_model(32, 128, False, False),
+        "page normalisation, identity resize": preparation_model(height, width, True, False),
+        "identity resize only": preparation_model(height, width, False, False),
+        "text finder, crop and resize": preparation_model(32, 128, False, True),
+    }
+    for name, model in parts.items():
+        for threads, batch in ((1, 1), (1, 64), (2, 64)):
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = threads
+            session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+            batches = [pixels[i : i + batch] for i in range(0, len(pixels), batch)]
+            micros, _ = best_pass(lambda chunk, s=session: s.run(["images"], {"pixels": chunk}), batches, repeats)
+            print(f"| {name} | {threads} | {batch} | {micros * len(batches) / len(pixels):.0f} |")
 
 
 def main() -> None:
@@ -84,11 +93,11 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=find_data_dir(Path(__file__).resolve().parents[1]))
     parser.add_argument("--files", type=int, default=300)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--resize-check", action="store_true", help="only compare ONNX Runtime's Resize with Pillow's")
+    parser.add_argument("--graph", action="store_true", help="only time the preparation graph against Python")
     args = parser.parse_args()
     data = [path.read_bytes() for path in image_files(args.data_dir)[: args.files]]
-    if args.resize_check:
-        resize_check([to_grey(decoded(d)) for d in data])
+    if args.graph:
+        graph_timing([to_grey(decoded(d)) for d in data], args.repeats)
         return
 
     pipeline: list[tuple[str, Callable]] = [

@@ -120,14 +120,14 @@ async def drive(url: str, make_form: Callable[[int], aiohttp.FormData], clients:
 
 
 def side_by_side(files: list[bytes], labels: list[str], model: str, backend: str, clients: list[int],
-                 seconds: float, workers: int = 1) -> None:  # fmt: skip
+                 seconds: float, workers: int = 1, options: tuple[str, ...] = ()) -> None:  # fmt: skip
     """The same client and images against ``captcha-ocr serve`` and the ddddocr-fastapi-like app
     (``ddddocr_fastapi_app.py``, ddddocr's output restricted to the data set's alphabet), one
     server at a time: single-image ``POST /ocr`` requests; requests/s, latency, share read right."""
     charsets = "".join(sorted(set("".join(labels))))
     peer = [sys.executable, str(Path(__file__).with_name("ddddocr_fastapi_app.py"))]
     ours = [sys.executable, "-m", "captcha_ocr.cli", "serve", "--model", model, "--backend", backend,
-            "--workers", str(workers)]  # fmt: skip
+            "--workers", str(workers), *options]  # fmt: skip
     rates: dict[tuple[str, int], float] = {}
     print("\n| server | clients | requests/s | p50 ms | p99 ms | right | errors |\n|---|---|---|---|---|---|---|")
     for name, command in (("captcha-ocr serve", ours), (f"ddddocr-fastapi-like, ddddocr {DDDDOCR}", peer)):
@@ -199,14 +199,14 @@ def percentile(values: list[float], share: float) -> float:
     return values[min(len(values) - 1, int(share * len(values)))]
 
 
-def in_process_images_per_s(model: str, backend: str, files: list[bytes], seconds: float) -> float:
+def in_process_images_per_s(model: str, backend: str, files: list[bytes], seconds: float, in_graph: bool) -> float:
     import io
 
     from PIL import Image
 
     from captcha_ocr.reading.reader import CaptchaReader
 
-    reader = CaptchaReader(model, backend=backend)
+    reader = CaptchaReader(model, backend=backend, prepare_in_graph=in_graph)
     reader.read([Image.open(io.BytesIO(f)) for f in files[:64]])  # warm-up
     done, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
@@ -230,6 +230,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4, 16])
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each run (bounded)")
     parser.add_argument("--workers", type=int, default=1, help="server processes (serve --workers)")
+    parser.add_argument("--prepare-in-graph", action="store_true", help="the server prepares in the .onnx file's graph")
     parser.add_argument("--peer", action="store_true", help="then /ocr side by side with a ddddocr-fastapi-like app")
     parser.add_argument("--peer-clients", type=int, nargs="+", default=[1, 16])
     args = parser.parse_args()
@@ -239,11 +240,12 @@ def main() -> None:
         sys.exit(f"serve benchmark: no PNG files in {args.data_dir}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}; "
           f"server and clients on this machine")  # fmt: skip
-    reference = in_process_images_per_s(args.model, args.backend, files, args.seconds)
+    options = ("--prepare-in-graph",) if args.prepare_in_graph else ()
+    reference = in_process_images_per_s(args.model, args.backend, files, args.seconds, args.prepare_in_graph)
     print(f"in-process reader ({args.model}, {args.backend}, batch 64, PNG decoding): {reference:.0f} images/s")
     port = free_port()
     command = [sys.executable, "-m", "captcha_ocr.cli", "serve", "--port", str(port), "--model", args.model,
-               "--backend", args.backend, "--workers", str(args.workers)]  # fmt: skip
+               "--backend", args.backend, "--workers", str(args.workers), *options]  # fmt: skip
     server, ready = start_server(command, port)
     print(f"start to ready: {ready:.2f} s")
     url = f"http://127.0.0.1:{port}"
@@ -272,7 +274,7 @@ def main() -> None:
         server.wait(timeout=10)
     if args.peer:
         labels = [p.stem for p in paths]
-        side_by_side(files, labels, args.model, args.backend, args.peer_clients, args.seconds, args.workers)
+        side_by_side(files, labels, args.model, args.backend, args.peer_clients, args.seconds, args.workers, options)
 
 
 if __name__ == "__main__":

@@ -37,6 +37,10 @@ from captcha_ocr.serving.service import Limits
 PROGRESS_THRESHOLD = 200  # show a progress bar from this many images on
 # A reading-only install (pip install captcha_ocr[onnx]) has no torch: it reads with onnxruntime.
 DEFAULT_BACKEND = "torch" if importlib.util.find_spec("torch") else "onnx"
+PREPARE_IN_GRAPH_HELP = (
+    "prepare images with the .onnx file's own preparation graph, inside onnxruntime (the same arrays "
+    "as Python's preparation; slower on 2 cores, docs/speed.md)"
+)
 
 
 def tsv_field(text: str) -> str:
@@ -64,7 +68,7 @@ def read(args: argparse.Namespace) -> int:
 
     try:
         reader = CaptchaReader(args.model, args.backend, args.batch_size, args.threads, args.min_confidence,
-                               args.max_pixels)  # fmt: skip
+                               args.max_pixels, args.prepare_in_graph)  # fmt: skip
     except Exception as error:  # a model file is user input: any failure to load it is a one-line reason
         print(f"captcha-ocr: cannot load the model: {error}", file=sys.stderr)
         return 2
@@ -118,7 +122,8 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     limits = Limits(args.max_body_bytes, args.max_pixels, args.max_images, args.timeout, args.max_request_pixels)
     settings = run.ServerSettings(args.model, args.backend, args.threads, model_name(args.model), args.min_confidence,
-                                  limits, run.api_key_from_environment(args.api_key))  # fmt: skip
+                                  limits, run.api_key_from_environment(args.api_key),
+                                  args.prepare_in_graph)  # fmt: skip
     try:
         reader = settings.reader()
     except Exception as error:
@@ -201,6 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     reading.add_argument("--batch-size", type=positive_int, default=64, help="images per forward pass (default 64)")
     reading.add_argument("--threads", type=positive_int, help="CPU threads (default: the backend's choice)")
+    reading.add_argument("--prepare-in-graph", action="store_true", help=PREPARE_IN_GRAPH_HELP)
     reading.add_argument(
         "--min-confidence",
         type=probability,
@@ -250,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serving.add_argument("--backend", choices=get_args(Backend), default="onnx", help="default onnx (no torch loaded)")
     serving.add_argument("--threads", type=positive_int, help="CPU threads of the model (of each worker)")
+    serving.add_argument("--prepare-in-graph", action="store_true", help=PREPARE_IN_GRAPH_HELP)
     serving.add_argument("--workers", type=positive_int, default=1,
                          help="server processes, each with its own model and batcher, sharing the port (default 1); "
                          "more than one lets requests be parsed and images prepared in parallel")  # fmt: skip

@@ -176,3 +176,15 @@ def test_a_model_file_without_a_preparation_graph_prepares_in_python_even_when_a
     image = draw_captcha("226md")
     assert not reader.prepares_in_graph
     np.testing.assert_array_equal(reader.load(image), reader.preprocess(image))
+
+
+def test_captcha_ocr_read_prepares_in_the_graph_when_asked(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from captcha_ocr.cli import main as cli
+
+    for i, image in enumerate(drawn(2, seed=6)):
+        image.save(tmp_path / f"{i}.png")
+    outputs = []
+    for flags in ([], ["--prepare-in-graph"]):
+        assert cli(["read", str(tmp_path), "--backend", "onnx", "--model", "crnn", *flags]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1] and len(outputs[0].splitlines()) == 5

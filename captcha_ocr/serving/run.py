@@ -35,9 +35,13 @@ class ServerSettings:
     min_confidence: float
     limits: Limits
     api_key: str | None
+    prepare_in_graph: bool = False
 
     def reader(self) -> CaptchaReader:
-        return CaptchaReader(self.model, self.backend, num_threads=self.threads, min_confidence=self.min_confidence)
+        return CaptchaReader(
+            self.model, self.backend, num_threads=self.threads, min_confidence=self.min_confidence,
+            prepare_in_graph=self.prepare_in_graph,
+        )  # fmt: skip
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
