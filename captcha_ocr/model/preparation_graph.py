@@ -22,13 +22,19 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from captcha_ocr.reading.images import FRAME_HEIGHT, RULE_LENGTH, RULE_WIDTH, TEXT_MARGIN, WORKING_HEIGHT
+from captcha_ocr.reading.images import (
+    FRAME_HEIGHT,
+    RULE_LENGTH,
+    RULE_WIDTH,
+    TEXT_MARGIN,
+    TEXT_TRIM,
+    WORKING_HEIGHT,
+)
 
 OPSET = 18  # ScatterElements with reduction="add"
 IR_VERSION = 10  # as torch's exporter writes the network: runtimes of other languages read no newer
 RESAMPLE_BITS = 22  # Pillow's fixed-point resampling coefficients (Resample.c: 32 - 8 - 2)
 BLUR_BITS = 24  # Pillow's box blur weights (BoxBlur.c)
-TRIM = 0.01  # find_text's share of ink ignored at each end of both axes
 DOUBLE, FLOAT, INT32, INT64 = TensorProto.DOUBLE, TensorProto.FLOAT, TensorProto.INT32, TensorProto.INT64
 
 
@@ -430,13 +436,13 @@ def rules(g: Builder, ink: str, sizes: Sizes) -> str:
 
 
 def _span(g: Builder, profile: str) -> tuple[str, str]:
-    """``images._span`` of (B, n) float32 profiles with ``TRIM``: (B, 1) float64 first and
+    """``images._span`` of (B, n) float32 profiles with ``TEXT_TRIM``: (B, 1) float64 first and
     last index."""
     cumulative = g.Cast(g.CumSum(profile, g.i64(1)), to=DOUBLE)
     total = g.ReduceMax(cumulative, g.i64([1]), keepdims=1)
     axis = g.i64([1])
-    first = g.ReduceSum(g.Cast(g.LessOrEqual(cumulative, g.Mul(total, g.f64(TRIM))), to=DOUBLE), axis, keepdims=1)
-    last = g.ReduceSum(g.Cast(g.Less(cumulative, g.Mul(total, g.f64(1 - TRIM))), to=DOUBLE), axis, keepdims=1)
+    first = g.ReduceSum(g.Cast(g.LessOrEqual(cumulative, g.Mul(total, g.f64(TEXT_TRIM))), to=DOUBLE), axis, keepdims=1)
+    last = g.ReduceSum(g.Cast(g.Less(cumulative, g.Mul(total, g.f64(1 - TEXT_TRIM))), to=DOUBLE), axis, keepdims=1)
     return first, g.Max(first, last)
 
 

@@ -21,6 +21,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 GREY_LEVELS = np.arange(256, dtype=np.float64)
 WORKING_HEIGHT = 32  # the page is estimated on a copy this high (strokes are 2-4 px there)
 TEXT_MARGIN = 0.15  # the text box is padded by this share of its height on every side
+TEXT_TRIM = 0.01  # ... after this share of its ink is ignored at each end of both axes (specks)
 DEFAULT_MAX_PIXELS = 4_000_000  # the reader's, the CLI's and the server's default limit per image
 RULE_LENGTH = 0.4  # a horizontal run of ink longer than this share of the width is a line, not a stroke
 FRAME_HEIGHT = 0.9  # a vertical one longer than this share of the height is a frame's side
@@ -228,7 +229,7 @@ def _text_line(bands: list[tuple[int, int]], mass: list[int]) -> tuple[int, int]
     return bands[first][0], bands[last][1]
 
 
-def find_text(grey: Image.Image, trim: float = 0.01) -> tuple[tuple[int, int, int, int] | None, np.ndarray]:
+def find_text(grey: Image.Image, trim: float = TEXT_TRIM) -> tuple[tuple[int, int, int, int] | None, np.ndarray]:
     """Where the text is, and what ink around it is not text.
 
     The ink (``ink_mask``) less its straight lines (``rules``: frames, input boxes) is grouped
@@ -266,7 +267,7 @@ def _padded(box: tuple[int, int, int, int], pad: float) -> tuple[int, int, int, 
     return round(left - margin), round(top - margin), round(right + margin), round(bottom + margin)
 
 
-def text_box(grey: Image.Image, trim: float = 0.01, pad: float = TEXT_MARGIN) -> tuple[int, int, int, int]:
+def text_box(grey: Image.Image, trim: float = TEXT_TRIM, pad: float = TEXT_MARGIN) -> tuple[int, int, int, int]:
     """The box of the text (``find_text``), padded by a share of its height.
 
     Args:
@@ -289,7 +290,7 @@ def page_level(grey: Image.Image) -> int:
     return int(np.searchsorted(cumulative, cumulative[-1] / 2))
 
 
-def crop_text(grey: Image.Image, trim: float = 0.01, pad: float = TEXT_MARGIN) -> Image.Image:
+def crop_text(grey: Image.Image, trim: float = TEXT_TRIM, pad: float = TEXT_MARGIN) -> Image.Image:
     """Crop to the padded box of the text (``text_box``), with the clutter that the margin would
     take in (a frame, the edge of an input box, a line of a prompt) painted over with the page."""
     box, clutter = find_text(grey, trim)

@@ -38,6 +38,7 @@ ImageSource = str | Path | Image.Image | bytes | np.ndarray
 # crnn, ONNX, 2 cores: 701 images/s with one thread, 601 with two).
 PREPARE_THREADS = 1
 Preparation = Callable[[Sequence[np.ndarray]], np.ndarray]  # grey pixels (H, W) uint8 -> (B, 1, h, w)
+GRAPH_PASS_PIXELS = 4_000_000  # most pixels the preparation graph takes in one pass (its memory)
 ACCEPTED = "a file path, a Pillow image, the bytes of an image file, or a uint8 / float array (H, W[, C])"
 
 
@@ -443,11 +444,14 @@ def _graph_preparation(session, spec: ModelSpec) -> Preparation:
 
     def prepare(greys: Sequence[np.ndarray]) -> np.ndarray:
         prepared = np.empty((len(greys), 1, spec.height, spec.width), dtype=np.float32)
-        by_size: dict[tuple[int, ...], list[int]] = {}
+        by_size: dict[tuple[int, int], list[int]] = {}
         for row, grey in enumerate(greys):
-            by_size.setdefault(grey.shape, []).append(row)
-        for rows in by_size.values():
-            prepared[rows] = session.run(["images"], {"pixels": np.stack([greys[row] for row in rows])})[0]
+            by_size.setdefault((grey.shape[0], grey.shape[1]), []).append(row)
+        for (height, width), rows in by_size.items():
+            per_pass = max(1, GRAPH_PASS_PIXELS // (height * width))  # the graph's tensors grow with the pixels
+            for start in range(0, len(rows), per_pass):
+                part = rows[start : start + per_pass]
+                prepared[part] = session.run(["images"], {"pixels": np.stack([greys[row] for row in part])})[0]
         return prepared
 
     return prepare

@@ -56,7 +56,9 @@ function onnxMetadata(bytes) {
   return metadata;
 }
 
-// Pillow's 8-bit grey of a PNG: transparency laid over white, then (19595 R + 38470 G + 7471 B + 32768) >> 16.
+// Pillow's 8-bit grey of a PNG: (19595 R + 38470 G + 7471 B + 32768) >> 16, exact for opaque pixels;
+// partly transparent ones are laid over white first, rounded as here (Pillow's own compositing may
+// differ by a grey level).
 function greyPixels(file) {
   const png = PNG.sync.read(readFileSync(file));
   const grey = new Uint8Array(png.width * png.height);
