@@ -58,7 +58,8 @@ def drawn(count: int, seed: int) -> list[Image.Image]:
 def odd_pages() -> dict[str, Image.Image]:
     """Sizes and pages where the preparation takes its other branches: images lower than the
     working height (blurs of other radii), tall and narrow ones (Pillow's other pass order),
-    blank and nearly blank pages, light on dark, a frame and a caption, a text at the edge."""
+    blank and nearly blank pages, light on dark, a frame and a caption, a text at the edge, and
+    noise down to one pixel and up to 3,000 pixels long."""
     text = draw_captcha("7bx4k", mode="L")
     framed = ImageOps.expand(text, border=3, fill=0)
     captioned = Image.new("L", (200, 90), 255)
@@ -80,7 +81,15 @@ def odd_pages() -> dict[str, Image.Image]:
         "framed": framed,
         "captioned": captioned,
         "at the edge": text.crop((35, 0, 200, 50)),
+        **{
+            f"noise {w}x{h}": noise(w, h) for w, h in ((1, 1), (1, 5), (5, 1), (2, 2), (300, 1), (30, 2000), (3000, 30))
+        },
     }
+
+
+def noise(width: int, height: int) -> Image.Image:
+    values = np.random.default_rng(width * 7919 + height).integers(0, 256, (height, width), dtype=np.uint8)
+    return Image.fromarray(values)
 
 
 def assert_prepared_alike(prepare: Prepare, images: dict[str, Image.Image]) -> None:

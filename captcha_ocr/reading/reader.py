@@ -84,8 +84,8 @@ class CaptchaReader:
             decoded (a decompression bomb); ``None`` leaves only Pillow's own limit.
         prepare_in_graph: Prepare images with the model file's preparation graph (an ONNX file
             from ``captcha-ocr export`` has one), inside onnxruntime, instead of in Python: the
-            same arrays, off the GIL, but slower here (2 cores: 314 against 491 images/s for
-            ``crnn`` from PNG files; docs/speed.md), so off by default.
+            same arrays, off the GIL, but no faster here (2 cores, ``crnn`` from PNG files: 284
+            against 298 images/s; docs/speed.md), so off by default.
     """
 
     def __init__(
@@ -136,13 +136,14 @@ class CaptchaReader:
 
     @property
     def prepares_in_graph(self) -> bool:
-        """Whether the model file prepares images itself (an ONNX file with its preparation
-        graph): ``load`` then only decodes, and ``batch`` prepares inside onnxruntime."""
+        """Whether this reader prepares images with the model file's graph (``prepare_in_graph``
+        and an ONNX file that has one): ``load`` then only decodes, and ``batch`` prepares
+        inside onnxruntime."""
         return self._prepare_pixels is not None
 
     def load(self, image: ImageSource) -> np.ndarray:
-        """What a preparing thread makes of one image: its grey pixels (H, W) uint8 when the model
-        prepares images itself (``prepares_in_graph``), else its prepared input (1, H, W).
+        """What a preparing thread makes of one image: its grey pixels (H, W) uint8 when the
+        model's graph prepares images (``prepares_in_graph``), else its prepared input (1, H, W).
 
         Raises:
             TypeError, OSError: As ``preprocess``.
