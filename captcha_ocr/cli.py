@@ -278,7 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
     serving.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
     serving.set_defaults(run=serve)
 
-    exporting = commands.add_parser("export", help="export a checkpoint to ONNX (dynamic batch)")
+    exporting = commands.add_parser(
+        "export",
+        help="export a checkpoint to ONNX (dynamic batch), with its spec and its preparation graph in the metadata",
+        description="Write one .onnx file that any language with onnxruntime can read captchas with: the network "
+        "(images -> logits), and in its metadata the spec (charset, lengths, input) and the graph that prepares "
+        "an image's grey pixels into the network's input (examples/node/read.mjs uses nothing else).",
+    )
     exporting.add_argument("output", help="the .onnx file to write")
     exporting.add_argument("--checkpoint", help="Lightning checkpoint or .pt weights; default: the shipped crnn model")
     exporting.set_defaults(run=export)

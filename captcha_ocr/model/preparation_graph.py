@@ -288,35 +288,49 @@ def _whole_axis(g: Builder, size: str, out_size: str) -> Taps:
     return _taps(g, in_size, out_size, g.Mul(in_size, g.f64(0.0)), size, shared=True)
 
 
-def _box_blur_pass(g: Builder, image: str, radius: str, inner: str, outer: str) -> str:
-    """One pass of Pillow's box blur (BoxBlur.c) along the rows of (B, h, w) float32 8-bit
-    values: ``inner`` times the sum of the 2 radius + 1 pixels around each, plus ``outer``
-    times the next one on each side, edges repeated, rounded to 8 bits. int64 scalars."""
-    width = _index(g, g.Shape(image), 2)
-    reach = g.Add(radius, g.i64(1))
-    zero, one = g.i64(0), g.i64(1)
-    padded = g.Pad(g.Cast(image, to=INT64), _vector(g, zero, zero, reach, zero, zero, reach), mode="edge")
-    cumulative = g.Pad(g.CumSum(padded, g.i64(2)), g.i64([0, 0, 1, 0, 0, 0]))  # (B, h, w + 2 reach + 1), 0 first
+@dataclass(frozen=True)
+class BoxBlur:
+    """One box blur's int64 scalars: the integer radius, the weight of the 2 radius + 1 pixels
+    around each and of the next one on each side (out of 2^24), and the pixels it reaches."""
+
+    radius: str
+    inner: str
+    outer: str
+    reach: str
+
+
+def _box_blur_pass(g: Builder, image: str, blur: BoxBlur) -> str:
+    """One pass of Pillow's box blur (BoxBlur.c) along the rows of (B, h, w) int64 8-bit values:
+    ``inner`` times the sum of the 2 radius + 1 pixels around each, plus ``outer`` times the next
+    one on each side, edges repeated, rounded to 8 bits (the weights sum to at most 2^24, so the
+    result needs no clipping)."""
+    width = _vector(g, _index(g, g.Shape(image), 2))
+    zero = g.i64(0)
+    padded = g.Pad(image, _vector(g, zero, zero, blur.reach, zero, zero, blur.reach), mode="edge")
+    before = g.CumSum(padded, g.i64(2), exclusive=1)  # (B, h, w + 2 reach): the sum of the pixels before each
 
     def columns(values: str, start: str) -> str:
         begin = _vector(g, start)
-        return g.Slice(values, begin, g.Add(begin, _vector(g, width)), g.i64([2]))
+        return g.Slice(values, begin, g.Add(begin, width), g.i64([2]))
 
-    window = g.Sub(columns(cumulative, g.Add(g.Add(reach, radius), one)), columns(cumulative, one))  # x - r ... x + r
-    far = g.Add(columns(padded, zero), columns(padded, g.Add(reach, reach)))  # x - r - 1 and x + r + 1
-    return _to_8_bits(g, g.Add(g.Mul(window, inner), g.Mul(far, outer)), BLUR_BITS, np.int64)
+    window = g.Sub(columns(before, g.Add(blur.reach, g.Add(blur.radius, g.i64(1)))), columns(before, g.i64(1)))
+    far = g.Add(columns(padded, zero), columns(padded, g.Add(blur.reach, blur.reach)))  # x - r - 1 and x + r + 1
+    total = g.Add(g.Add(g.Mul(window, blur.inner), g.Mul(far, blur.outer)), g.i64(1 << (BLUR_BITS - 1)))
+    return g.Div(total, g.i64(1 << BLUR_BITS))  # integer division: the shift
 
 
 def _blur(g: Builder, image: str, parameters: str, passes: int) -> str:
-    """Pillow's ``passes`` box blurs along the rows of (B, h, w) values, then as many down the
-    columns, each rounded to 8 bits; ``parameters``: (3,) int64 ``box_blur_parameters``."""
+    """Pillow's ``passes`` box blurs along the rows of (B, h, w) float32 values, then as many
+    down the columns, each rounded to 8 bits; ``parameters``: (3,) int64 ``box_blur_parameters``."""
     radius, inner, outer = (_index(g, parameters, i) for i in range(3))
+    blur = BoxBlur(radius, inner, outer, g.Add(radius, g.i64(1)))
+    image = g.Cast(image, to=INT64)
     for _ in range(passes):
-        image = _box_blur_pass(g, image, radius, inner, outer)
+        image = _box_blur_pass(g, image, blur)
     image = _transposed(g, image)
     for _ in range(passes):
-        image = _box_blur_pass(g, image, radius, inner, outer)
-    return _transposed(g, image)
+        image = _box_blur_pass(g, image, blur)
+    return g.Cast(_transposed(g, image), to=FLOAT)
 
 
 def box_blur_parameters(radius: float) -> tuple[int, int, int]:
@@ -353,14 +367,28 @@ def blur_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def _max_filter(g: Builder, image: str, half: str) -> str:
     """Grey-scale dilation of (B, h, w) float32 values by a (2 half + 1) square, edges
-    repeated, for half up to ``WORKING_HEIGHT // 8``: 3-wide maxima repeated along each axis
-    (past the edges, MaxPool's padding never wins, as a repeated edge pixel would not)."""
+    repeated, for half up to ``WORKING_HEIGHT // 8`` (past the edges, MaxPool's padding never
+    wins, as a repeated edge pixel would not): for the largest half, which every image at least
+    ``WORKING_HEIGHT`` high takes, one maximum along each axis; for the others, 3-wide maxima
+    repeated half times."""
     planes = g.Unsqueeze(image, g.i64([1]))  # (B, 1, h, w)
-    for kernel, pads in (([1, 3], [0, 1, 0, 1]), ([3, 1], [1, 0, 1, 0])):
-        for step in range(WORKING_HEIGHT // 8):
-            pooled = g.MaxPool(planes, kernel_shape=kernel, pads=pads, strides=[1, 1])
-            planes = g.Where(g.Less(g.i64(step), half), pooled, planes)
-    return g.Squeeze(planes, g.i64([1]))
+    largest = WORKING_HEIGHT // 8
+
+    def at_once(b: Builder) -> str:
+        size = 2 * largest + 1
+        across = b.MaxPool(planes, kernel_shape=[1, size], pads=[0, largest, 0, largest], strides=[1, 1])
+        return b.MaxPool(across, kernel_shape=[size, 1], pads=[largest, 0, largest, 0], strides=[1, 1])
+
+    def step_by_step(b: Builder) -> str:
+        values = planes
+        for kernel, pads in (([1, 3], [0, 1, 0, 1]), ([3, 1], [1, 0, 1, 0])):
+            for step in range(largest):
+                pooled = b.MaxPool(values, kernel_shape=kernel, pads=pads, strides=[1, 1])
+                values = b.Where(b.Less(b.i64(step), half), pooled, values)
+        return values
+
+    dilated = g.If(g.Equal(half, g.i64(largest)), then_branch=g.branch(at_once), else_branch=g.branch(step_by_step))
+    return g.Squeeze(dilated, g.i64([1]))
 
 
 # --- the preparation ----------------------------------------------------------------------------

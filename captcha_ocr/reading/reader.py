@@ -84,8 +84,8 @@ class CaptchaReader:
             decoded (a decompression bomb); ``None`` leaves only Pillow's own limit.
         prepare_in_graph: Prepare images with the model file's preparation graph (an ONNX file
             from ``captcha-ocr export`` has one), inside onnxruntime, instead of in Python: the
-            same arrays, off the GIL, but no faster here (2 cores, ``crnn`` from PNG files: 284
-            against 298 images/s; docs/speed.md), so off by default.
+            same arrays, off the GIL, but no faster here (2 cores, ``crnn`` from PNG files: 300
+            against 352 images/s; docs/speed.md), so off by default.
     """
 
     def __init__(
