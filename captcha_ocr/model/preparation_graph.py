@@ -241,19 +241,21 @@ def _resample_rows(g: Builder, image: str, taps: Taps, fill: str | None) -> str:
     return _to_8_bits(g, total, RESAMPLE_BITS, np.int32)
 
 
-def _rows_first(g: Builder, in_width: str, in_height: str, out_width: str, out_height: str) -> str:
-    """Pillow 13's order of its two passes (Resample.c ``ImagingResampleInner``): down the
-    columns first when the height shrinks by more than twice as many pixels as the width.
+def _vertical_first(g: Builder, in_width: str, in_height: str, out_width: str, out_height: str) -> str:
+    """Pillow 13's order of its two passes (Resample.c ``ImagingResampleInner``): the height
+    first when it shrinks by more than twice as many pixels as the width does.
     float64 sizes of shapes that broadcast."""
     shrink = g.Sub(in_height, out_height)
     return g.And(g.Greater(shrink, g.f64(0.0)), g.Greater(shrink, g.Mul(g.Sub(in_width, out_width), g.f64(2.0))))
 
 
-def _resize(g: Builder, image: str, columns: Taps, rows: Taps, rows_first: str | None, fill: str | None = None) -> str:
+def _resize(
+    g: Builder, image: str, columns: Taps, rows: Taps, vertical_first: str | None, fill: str | None = None
+) -> str:
     """Pillow's two-pass bilinear resize of (B, H, W) float32 8-bit values, each pass rounded
-    to 8 bits: along the rows first, or down the columns first where ``rows_first`` says so
-    (bool, (B, 1) per image or a scalar for the batch; None: never). Only the orders that some
-    image of the batch takes are computed."""
+    to 8 bits: the width first (``columns`` taps), then the height (``rows``), or the other way
+    where ``vertical_first`` says so (bool, (B, 1) per image or a scalar for the batch; None:
+    never). Only the orders that some image of the batch takes are computed."""
 
     def across(b: Builder, values: str) -> str:
         return _transposed(b, _resample_rows(b, _transposed(b, values), columns, fill))
@@ -261,25 +263,25 @@ def _resize(g: Builder, image: str, columns: Taps, rows: Taps, rows_first: str |
     def down(b: Builder, values: str) -> str:
         return _resample_rows(b, values, rows, fill)
 
-    def columns_first(b: Builder) -> str:
+    def horizontal_first(b: Builder) -> str:
         return down(b, across(b, image))
 
-    def rows_first_everywhere(b: Builder) -> str:
+    def vertical_first_everywhere(b: Builder) -> str:
         return across(b, down(b, image))
 
-    if rows_first is None:
-        return columns_first(g)
-    votes = g.Cast(rows_first, to=FLOAT)
+    if vertical_first is None:
+        return horizontal_first(g)
+    votes = g.Cast(vertical_first, to=FLOAT)
 
     def mixed(b: Builder) -> str:  # some images one way, some the other
-        return b.Where(b.Reshape(rows_first, b.i64([-1, 1, 1])), rows_first_everywhere(b), columns_first(b))
+        return b.Where(b.Reshape(vertical_first, b.i64([-1, 1, 1])), vertical_first_everywhere(b), horizontal_first(b))
 
     def not_all(b: Builder) -> str:
         none = b.Equal(b.ReduceMax(votes, keepdims=0), b.const(0.0))
-        return b.If(none, then_branch=b.branch(columns_first), else_branch=b.branch(mixed))
+        return b.If(none, then_branch=b.branch(horizontal_first), else_branch=b.branch(mixed))
 
     every = g.Equal(g.ReduceMin(votes, keepdims=0), g.const(1.0))
-    return g.If(every, then_branch=g.branch(rows_first_everywhere), else_branch=g.branch(not_all))
+    return g.If(every, then_branch=g.branch(vertical_first_everywhere), else_branch=g.branch(not_all))
 
 
 def _whole_axis(g: Builder, size: str, out_size: str) -> Taps:
@@ -400,8 +402,8 @@ def normalize_page(g: Builder, grey: str, sizes: Sizes) -> str:
     working = g.Min(H, g.i64(WORKING_HEIGHT))
     H_d, W_d, working_d = (g.Cast(v, to=DOUBLE) for v in (H, W, working))
     working_width = g.Cast(g.Max(g.Round(g.Div(g.Mul(W_d, working_d), H_d)), g.f64(1.0)), to=INT64)
-    rows_first = _rows_first(g, W_d, H_d, g.Cast(working_width, to=DOUBLE), working_d)
-    small = _resize(g, grey, _whole_axis(g, W, working_width), _whole_axis(g, H, working), rows_first)
+    vertical_first = _vertical_first(g, W_d, H_d, g.Cast(working_width, to=DOUBLE), working_d)
+    small = _resize(g, grey, _whole_axis(g, W, working_width), _whole_axis(g, H, working), vertical_first)
     gaussian, box, halves = blur_tables()
     trend = _blur(g, small, g.Gather(g.i64(gaussian), working, axis=0), passes=3)
     detail = g.Add(g.Floor(g.Div(g.Sub(small, trend), g.const(2.0))), g.const(128.0))  # the page ~128
@@ -413,7 +415,9 @@ def normalize_page(g: Builder, grey: str, sizes: Sizes) -> str:
     half = g.Gather(g.i64(halves), working, axis=0)
     closed = g.Neg(_max_filter(g, g.Neg(_max_filter(g, small, half)), half))  # strokes filled with page
     page = _blur(g, closed, g.Gather(g.i64(box), working, axis=0), passes=1)
-    page = _resize(g, page, _whole_axis(g, working_width, W), _whole_axis(g, working, H), rows_first=None)  # growing
+    page = _resize(
+        g, page, _whole_axis(g, working_width, W), _whole_axis(g, working, H), vertical_first=None
+    )  # growing
     flat = g.Clip(g.Div(grey, g.Max(page, g.const(1.0))), g.const(0.0), g.const(1.0))
     return g.Round(g.Mul(flat, g.const(255.0)))
 
@@ -551,10 +555,10 @@ def crop_and_resize(g: Builder, grey: str, sizes: Sizes, height: int, width: int
     box_width, box_height = g.Sub(box_right, box_left), g.Sub(box_bottom, box_top)
     columns_taps = _taps(g, box_width, g.i64(width), box_left, W, shared=False)
     rows_taps = _taps(g, box_height, g.i64(height), box_top, H, shared=False)
-    rows_first = _rows_first(g, box_width, box_height, g.f64(width), g.f64(height))  # (B, 1)
+    vertical_first = _vertical_first(g, box_width, box_height, g.f64(width), g.f64(height))  # (B, 1)
     # The page colour of the frame is the median of the painted image (crop_to_box), which is
     # the same level: moving pixels to the median leaves it the median.
-    return _resize(g, grey, columns_taps, rows_taps, rows_first, fill=level)
+    return _resize(g, grey, columns_taps, rows_taps, vertical_first, fill=level)
 
 
 def preparation_model(height: int, width: int, normalize: bool, crop_to_text: bool) -> onnx.ModelProto:
@@ -570,9 +574,13 @@ def preparation_model(height: int, width: int, normalize: bool, crop_to_text: bo
         grey = crop_and_resize(g, grey, sizes, height, width)
     else:
         H, W = g.Cast(sizes.height, to=DOUBLE), g.Cast(sizes.width, to=DOUBLE)
-        rows_first = _rows_first(g, W, H, g.f64(width), g.f64(height))
+        vertical_first = _vertical_first(g, W, H, g.f64(width), g.f64(height))
         grey = _resize(
-            g, grey, _whole_axis(g, sizes.width, g.i64(width)), _whole_axis(g, sizes.height, g.i64(height)), rows_first
+            g,
+            grey,
+            _whole_axis(g, sizes.width, g.i64(width)),
+            _whole_axis(g, sizes.height, g.i64(height)),
+            vertical_first,
         )
     g.nodes.append(helper.make_node("Unsqueeze", [g.Div(grey, g.const(255.0)), g.i64([1])], ["images"]))
     graph = helper.make_graph(
