@@ -175,7 +175,8 @@ def test_a_model_file_with_a_broken_preparation_graph_is_refused(
     broken = tmp_path / "broken.onnx"
     onnx.save(model, broken)
     with pytest.raises(ValueError, match="preparation graph cannot be used"):
-        CaptchaReader(broken, backend="onnx")
+        CaptchaReader(broken, backend="onnx", prepare_in_graph=True)
+    assert not CaptchaReader(broken, backend="onnx").prepares_in_graph  # unused, the graph is not even built
 
 
 def test_a_model_file_without_a_preparation_graph_prepares_in_python_even_when_asked(

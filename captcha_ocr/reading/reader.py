@@ -114,8 +114,7 @@ class CaptchaReader:
             raise FileNotFoundError(f"no model file at {str(path)!r}")
         self._prepare_pixels: Preparation | None = None  # the model file's own preparation, if used
         if backend == "onnx":
-            self._run, spec, preparation = _onnx_runner(path, num_threads)
-            self._prepare_pixels = preparation if prepare_in_graph else None
+            self._run, spec, self._prepare_pixels = _onnx_runner(path, num_threads, prepare_in_graph)
         else:
             self._run, spec = _torch_runner(path, num_threads)
         self.spec = spec
@@ -381,7 +380,12 @@ def _torch_runner(path: Path, num_threads: int | None):
     return run, spec
 
 
-def _onnx_runner(path: Path, num_threads: int | None) -> tuple[Callable, ModelSpec, Preparation | None]:
+def _onnx_runner(
+    path: Path, num_threads: int | None, prepare_in_graph: bool
+) -> tuple[Callable, ModelSpec, Preparation | None]:
+    """The network's session as a function of prepared batches, the file's spec, and (when
+    ``prepare_in_graph`` and the file has one) its preparation graph as a function: its session,
+    about 0.2 s to build, is only built when it is used."""
     try:
         import onnxruntime as ort
     except ImportError as error:
@@ -407,7 +411,7 @@ def _onnx_runner(path: Path, num_threads: int | None) -> tuple[Callable, ModelSp
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{path}: its spec does not fit its graph ({error})") from error
     preparation = None
-    if ONNX_PREPARATION_KEY in metadata:
+    if prepare_in_graph and ONNX_PREPARATION_KEY in metadata:
         try:
             graph = ort.InferenceSession(
                 base64.b64decode(metadata[ONNX_PREPARATION_KEY], validate=True),
