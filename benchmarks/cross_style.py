@@ -12,6 +12,7 @@ also comes with M unlabelled images of the style (``--unlabelled DIR``). Rows ar
 
     python benchmarks/cross_style.py --sizes 50 100 --draws 3 --estimate-sizes 50
     python benchmarks/cross_style.py --sizes 50 --draws 3 --unlabelled 1000
+    python benchmarks/cross_style.py --styles generate_captcha --sizes 50 --base runs/base/model.pt
     python benchmarks/cross_style.py --table
 """
 
@@ -19,6 +20,7 @@ import argparse
 import importlib.metadata
 import math
 import random
+import re
 import shlex
 import statistics
 import subprocess
@@ -86,11 +88,11 @@ def score(test: list[Path], texts: list[str]) -> dict:
     return {"test_images": len(test), "cer": round(headline["cer"], 5), "whole_acc": round(headline["whole_acc"], 5)}
 
 
-def zero_shot_rows(name: str, charset: str, length: int | None, test: list[Path]) -> list[dict]:
-    """``base`` restricted to the style's characters, then to its length too; ddddocr restricted
-    to its characters."""
+def zero_shot_rows(name: str, charset: str, length: int | None, test: list[Path], base_model: str) -> list[dict]:
+    """``base_model`` (a shipped name or a model file) restricted to the style's characters, then to
+    its length too; ddddocr restricted to its characters."""
     rows = []
-    base = CaptchaReader("base", backend="onnx")
+    base = CaptchaReader(base_model, backend="onnx" if Path(base_model).suffix in ("", ".onnx") else "torch")
     allowed = "".join(c for c in charset if c in base.tokenizer.charset)
     for reader, constraint in (("base", None), ("base, length known", length)):
         if reader != "base" and constraint is None:
@@ -115,7 +117,8 @@ def train_row(
 ) -> dict:  # fmt: skip
     """One user's run: a folder of ``labels`` images into ``captcha-ocr train``, the model it
     writes reading ``test``."""
-    run = runs / name / f"n{labels}_u{len(unlabelled)}_d{draw}{'_'.join(['', *extra_args]).replace('-', '')}"
+    variant = re.sub(r"[^\w.]+", "_", "_".join(["", *extra_args]).replace("-", ""))  # one folder name
+    run = runs / name / f"n{labels}_u{len(unlabelled)}_d{draw}{variant}"
     folder = run / "images"
     folder.mkdir(parents=True, exist_ok=True)
     for path in random.Random(draw).sample(pool, labels):
@@ -235,6 +238,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--train-args", type=shlex.split, default=[], metavar="'ARGS'",
                         help="more arguments of captcha-ocr train, quoted as one (a variant: its rows name "
                         "them), e.g. --train-args '--lr 0.0003'")  # fmt: skip
+    parser.add_argument("--base", default="base", metavar="MODEL",
+                        help="the base model: read with no labels, and fine-tuned by captcha-ocr train --base "
+                        "(a shipped name or a .pt file; another than base names the rows)")  # fmt: skip
     parser.add_argument("--no-zero-shot", action="store_true", help="leave out base and ddddocr with no labels")
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "cross_style", help="drawn images")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "cross_style", help="training folders")
@@ -242,6 +248,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--table", action="store_true", help="only print the table of --out")
     parser.add_argument("--plot", type=Path, metavar="PNG", help="only draw the curves of --out into PNG")
     args = parser.parse_args(argv)
+    if args.base != "base":
+        args.train_args = ["--base", args.base, *args.train_args]
     if args.table or args.plot:
         if args.plot:
             plot(read_rows(args.out), args.plot)
@@ -252,8 +260,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         length = None if name in (V2, V2_VAL) else STYLES[name]().length
         done = {(r["style"], r["reader"], r["labels"], r["unlabelled"], r["draw"]) for r in read_rows(args.out)}
         if not args.no_zero_shot and (name, "base", "", "", "") not in done:
-            append_rows(args.out, COLUMNS, [{"style": name, **row} for row in zero_shot_rows(name, charset, length,
-                                                                                              test)])  # fmt: skip
+            rows = zero_shot_rows(name, charset, length, test, args.base)
+            append_rows(args.out, COLUMNS, [{"style": name, **row} for row in rows])
         for labels in args.sizes:
             for draw in range(args.draws):
                 reader = " ".join(["captcha-ocr train", *args.train_args])
