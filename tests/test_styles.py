@@ -1,4 +1,4 @@
-"""The pretraining set's drawing: five generator libraries, fonts that have every glyph, arithmetic
+"""The pretraining set's drawing: five generator libraries, fonts that draw every character apart, arithmetic
 among the texts, the same images from the same seed (and for any number of drawing processes)."""
 
 import string
@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from captcha_ocr.data.styles import STYLES, covers, font_pool
+from captcha_ocr.data.styles import STYLES, covers, font_pool, package_dir
 from captcha_ocr.data.synth import ARITHMETIC_CHARSET, draw_captchas, drawing
 
 CHARSET = string.digits + string.ascii_letters
+STYLE_FONTS = package_dir("easy_captcha") / "fonts"
 
 
 @pytest.mark.parametrize("name", sorted(STYLES))
@@ -27,6 +28,16 @@ def test_fonts_without_a_glyph_are_left_out() -> None:
     assert all(covers(f, "aZ7") for f in fonts[:3])
     assert not covers(fonts[0], "a\U0001f600")  # no font here draws an emoji
     assert not covers(Path("/nonexistent.ttf"), "a")
+
+
+def test_fonts_that_draw_two_characters_alike_are_left_out() -> None:
+    capitals_only = STYLE_FONTS / "fresnel.ttf"  # easy-captcha-python's: a-z drawn as A-Z
+    assert capitals_only.is_file()
+    assert covers(capitals_only, "ABC123") and covers(capitals_only, "abc123")
+    assert not covers(capitals_only, "aA") and not covers(capitals_only, CHARSET)
+    assert capitals_only not in font_pool(CHARSET)
+    assert capitals_only in font_pool(string.digits + string.ascii_uppercase)
+    assert covers(font_pool(CHARSET)[0], "aaA")  # a character asked for twice is still one character
 
 
 def test_mixed_drawing_is_reproducible_from_its_seed() -> None:
