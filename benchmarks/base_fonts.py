@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "base_fonts.csv")
     args = parser.parse_args()
     reader = CaptchaReader(args.model, backend="onnx")
+    rng = random.Random(args.seed)
+    labels = ["".join(rng.choice(CHARSET) for _ in range(rng.randint(4, 8))) for _ in range(args.count)]
     rows = []
     for path in font_files():
         alike = drawn_alike(path, CHARSET)
@@ -45,9 +47,7 @@ def main() -> None:
         row: dict = {"model": args.model, "font": path.name, "drawn_alike": alike, "images": args.count}
         for name in DRAWN_BY:
             draw = STYLES[name]([path])
-            rng = random.Random(args.seed)
-            labels = ["".join(rng.choice(CHARSET) for _ in range(rng.randint(4, 8))) for _ in range(args.count)]
-            random.seed(args.seed)
+            random.seed(args.seed)  # the styles draw from the global generator
             texts = [r.text for r in reader.read([draw(label) for label in labels])]
             row[f"{name}_cer"] = round(text_summary(texts, labels)["cer"], 4)
             lower = text_summary([t.lower() for t in texts], [label.lower() for label in labels])

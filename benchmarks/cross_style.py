@@ -88,14 +88,20 @@ def score(test: list[Path], texts: list[str]) -> dict:
     return {"test_images": len(test), "cer": round(headline["cer"], 5), "whole_acc": round(headline["whole_acc"], 5)}
 
 
+def zero_shot_name(base_model: str) -> str:
+    """The reader column of a base model's rows with no labels: ``base``, or the model named."""
+    return "base" if base_model == "base" else f"base {base_model}"
+
+
 def zero_shot_rows(name: str, charset: str, length: int | None, test: list[Path], base_model: str) -> list[dict]:
     """``base_model`` (a shipped name or a model file) restricted to the style's characters, then to
     its length too; ddddocr restricted to its characters."""
     rows = []
     base = CaptchaReader(base_model, backend="onnx" if Path(base_model).suffix in ("", ".onnx") else "torch")
     allowed = "".join(c for c in charset if c in base.tokenizer.charset)
-    for reader, constraint in (("base", None), ("base, length known", length)):
-        if reader != "base" and constraint is None:
+    label = zero_shot_name(base_model)
+    for reader, constraint in ((label, None), (f"{label}, length known", length)):
+        if reader != label and constraint is None:
             continue
         readings = base.read(test, allow=allowed, length=constraint)
         rows.append({"reader": reader, **score(test, [r.text for r in readings])})
@@ -240,7 +246,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         "them), e.g. --train-args '--lr 0.0003'")  # fmt: skip
     parser.add_argument("--base", default="base", metavar="MODEL",
                         help="the base model: read with no labels, and fine-tuned by captcha-ocr train --base "
-                        "(a shipped name or a .pt file; another than base names the rows)")  # fmt: skip
+                        "(a shipped name or a .pt file; another than base is named in the rows)")  # fmt: skip
     parser.add_argument("--no-zero-shot", action="store_true", help="leave out base and ddddocr with no labels")
     parser.add_argument("--data", type=Path, default=ROOT / "data" / "cross_style", help="drawn images")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "cross_style", help="training folders")
@@ -259,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         charset, test, pool, unlabelled = style_data(name, args.data, args.unlabelled)
         length = None if name in (V2, V2_VAL) else STYLES[name]().length
         done = {(r["style"], r["reader"], r["labels"], r["unlabelled"], r["draw"]) for r in read_rows(args.out)}
-        if not args.no_zero_shot and (name, "base", "", "", "") not in done:
+        if not args.no_zero_shot and (name, zero_shot_name(args.base), "", "", "") not in done:
             rows = zero_shot_rows(name, charset, length, test, args.base)
             append_rows(args.out, COLUMNS, [{"style": name, **row} for row in rows])
         for labels in args.sizes:
