@@ -405,10 +405,13 @@ def train(args: argparse.Namespace) -> int:
     if (problem := base_problem(args.base)) is not None:
         print(f"captcha-ocr: --base {args.base}: {problem}", file=sys.stderr)
         return 2
+    if args.config is not None and not args.config.is_file():
+        print(f"captcha-ocr: --config: no file at {args.config}", file=sys.stderr)
+        return 2
     try:
         trained = module.train_folder(args.folder, out, args.labels, args.steps, args.folds, args.seed,
                                       sys.stderr.isatty(), args.base, args.head, args.unlabelled,
-                                      args.rounds, args.lr, args.resume)  # fmt: skip
+                                      args.rounds, args.lr, args.resume, args.config)  # fmt: skip
     except module.TrainingStoppedError as error:
         print(f"captcha-ocr: train {error}; the previous model in {out}, if any, is kept", file=sys.stderr)
         return 128 + signal.SIGTERM
@@ -469,6 +472,9 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
                        "pretrained on captchas drawn by five generator libraries)")  # fmt: skip
     start.add_argument("--from-scratch", dest="base", action="store_const", const=None,
                        help="start from random weights instead of a base model")  # fmt: skip
+    training.add_argument("--config", type=Path, metavar="YAML",
+                          help="a LightningCLI config layered on the recipe, such as configs/base.yaml (the base "
+                          "model's network); fine-tuning always takes the --base model's network")  # fmt: skip
     training.add_argument("--head", choices=("map", "reinit"), default="map",
                           help="with --base: copy the rows of the characters both charsets share (map) or start "
                           "the output layers afresh (reinit)")  # fmt: skip

@@ -299,3 +299,26 @@ def test_fine_tuning_ships_the_moving_average_of_its_weights(make_folder, tmp_pa
     assert shipped.keys() == averaged.keys()
     assert all(torch.equal(shipped[name], averaged[name]) for name in shipped)
     assert not torch.equal(tuned.model.stem[0].weight, scratch.model.stem[0].weight)  # it moved from its base
+
+
+def test_a_config_shapes_the_network_and_fine_tuning_takes_the_base_models(make_folder, tmp_path: Path) -> None:
+    """train --config layers a config on the recipe (the base model's network); a model fine-tuned
+    from that base gets the base's architecture and input whatever the recipe says, since every
+    weight is copied from it."""
+    from captcha_ocr.reading.spec import ModelSpec
+    from captcha_ocr.training.train import fit, labelled_images, save
+
+    config = tmp_path / "narrow.yaml"
+    config.write_text("model:\n  channels: [8, 16, 24]\n  lstm_hidden: 16\n  flatten_height: true\n"
+                      "data:\n  width: 96\n")  # fmt: skip
+    folder = make_folder(random_labels(12, charset="abc123", length=4))
+    labelled = labelled_images(folder)
+    scratch, _ = fit(folder, None, labelled, tmp_path, "scratch", steps=1, seed=0, base=None, head="map",
+                     progress=False, config=config)  # fmt: skip
+    base_spec = ModelSpec.from_dict(scratch.hparams)
+    shape = (base_spec.channels, base_spec.lstm_hidden, base_spec.flatten_height, base_spec.width)
+    assert shape == ((8, 16, 24), 16, True, 96)
+    base, _ = save(scratch.model, base_spec, tmp_path)
+    tuned, _ = fit(folder, None, labelled, tmp_path, "tuned", steps=1, seed=0, base=base, head="map", progress=False)
+    assert ModelSpec.from_dict(tuned.hparams) == base_spec
+    assert tuned.model.rnn.weight_ih_l0.shape == (4 * 16, 24 * 4)  # the LSTM reads 24 channels x 4 rows

@@ -18,6 +18,7 @@ policy, and a new model trains on the labels and those pseudo-labels; for a few 
 
 import contextlib
 import functools
+import json
 import logging
 import math
 import shutil
@@ -41,10 +42,11 @@ from captcha_ocr.analysis.results import ImageResult, write_image_results
 from captcha_ocr.data.datamodule import CaptchaDataModule
 from captcha_ocr.data.dataset import DEFAULT_LABEL_PATTERN, read_labels_csv
 from captcha_ocr.data.sources import labelled_files
-from captcha_ocr.model.checkpoint import save_model
+from captcha_ocr.model.checkpoint import read_checkpoint, save_model
 from captcha_ocr.model.network import CaptchaNet
-from captcha_ocr.model.transfer import HeadInit
+from captcha_ocr.model.transfer import ARCHITECTURE, HeadInit
 from captcha_ocr.reading.spec import ModelSpec
+from captcha_ocr.reading.weights import model_file
 from captcha_ocr.training.evaluation import evaluate
 from captcha_ocr.training.lightning_cli import CaptchaCLI
 from captcha_ocr.training.system import CaptchaSystem
@@ -154,17 +156,20 @@ def fit(
     progress: bool,
     lr: float | None = None,
     resume: bool = False,
+    config: Path | None = None,
     folds: int = 1,
     fold: int = 0,
 ) -> tuple[CaptchaSystem, CaptchaDataModule]:
-    """Train the recipe for ``steps`` on every image of ``data_dir`` but fold ``fold`` of ``folds``
-    (``folds=1``: on all of them), with no validation and no checkpoint choice.
+    """Train the recipe (with ``config`` layered on it) for ``steps`` on every image of
+    ``data_dir`` but fold ``fold`` of ``folds`` (``folds=1``: on all of them), with no validation
+    and no checkpoint choice. Fine-tuning from ``base`` gives the network ``base``'s architecture.
 
     Every ``RESUME_EVERY`` steps the run's state is saved to ``out/resume/<name>/last.ckpt`` (and
     removed when the run ends); ``resume`` continues from that state if it is there."""
     (shortest, longest), configs = labelled.lengths, [RECIPE] if base is None else [RECIPE, FINETUNE]
+    configs += [config] if config is not None else []
     args = [
-        *(arg for config in configs for arg in ("--config", str(config))),
+        *(arg for file in configs for arg in ("--config", str(file))),
         f"--data.data_dir={data_dir}", f"--data.charset={labelled.charset}",
         f"--data.min_length={shortest}", f"--data.max_length={longest}",
         f"--data.num_folds={folds}", f"--data.fold={fold}", "--data.val_fraction=0", "--data.expected_files=0",
@@ -178,7 +183,7 @@ def fit(
     if lr is not None:
         args.append(f"--model.optimizer.init_args.lr={lr}")
     if base is not None:
-        args += [f"--model.base={base}", f"--model.base_head={head}"]
+        args += [f"--model.base={base}", f"--model.base_head={head}", *architecture_args(base)]
     with warnings.catch_warnings():  # the arguments are this function's, on purpose
         warnings.filterwarnings("ignore", message="LightningCLI's args parameter")
         cli = CaptchaCLI(args=args, run=False)
@@ -197,6 +202,16 @@ def fit(
     return system, data
 
 
+def architecture_args(base: str | Path) -> list[str]:
+    """The recipe's arguments that give its network ``base``'s architecture and input (a model is
+    fine-tuned from every weight of its base, so the two must match)."""
+    spec = ModelSpec.from_dict(read_checkpoint(model_file(base, "torch"))["hyper_parameters"])
+    owners = {"height": "data", "width": "data"}
+    values = {name: getattr(spec, name) for name in ARCHITECTURE}
+    return [f"--{owners.get(name, 'model')}.{name}={value if isinstance(value, str) else json.dumps(value)}"
+            for name, value in values.items()]  # fmt: skip
+
+
 def estimate(
     data_dir: Path,
     labels_csv: Path | None,
@@ -210,13 +225,14 @@ def estimate(
     progress: bool,
     lr: float | None,
     resume: bool,
+    config: Path | None,
 ) -> list[ImageResult]:
     """Out-of-fold readings of every labelled image: fold ``i``'s images read by the model trained
     on the other folds."""
     results: list[ImageResult] = []
     for fold in range(folds):
         system, data = fit(data_dir, labels_csv, labelled, out, f"fold{fold}", steps, seed, base, head, progress, lr,
-                           resume, folds, fold)  # fmt: skip
+                           resume, config, folds, fold)  # fmt: skip
         results += evaluate(system.model, system.tokenizer, data.loader("test"), data.files("test"), fold=fold)
     return results
 
@@ -322,6 +338,7 @@ def train_folder(
     rounds: int = 2,
     lr: float | None = None,
     resume: bool = False,
+    config: Path | None = None,
 ) -> TrainedModel:
     """Estimate the recipe's accuracy on the folder by ``folds``-fold cross-validation, then train
     the model it ships on every label (and, with ``unlabelled``, on pseudo-labels), into ``out``.
@@ -345,6 +362,8 @@ def train_folder(
         lr: Peak learning rate (default: the recipe's).
         resume: Continue each interrupted run of an earlier call with the same ``out`` from its
             last saved state (every ``RESUME_EVERY`` steps) instead of starting it again.
+        config: A LightningCLI config layered on the recipe (``configs/base.yaml``: the base
+            model's network); when fine-tuning, the network is ``base``'s whatever it says.
 
     Raises:
         ValueError: Too few labels, a bad file, or ``unlabelled`` without an estimate.
@@ -357,7 +376,7 @@ def train_folder(
         raise ValueError("self-training chooses its confidence on the estimate's readings: it needs folds >= 2")
     out.mkdir(parents=True, exist_ok=True)
     steps = steps or schedule_steps(len(labelled.files))
-    common = (steps, seed, base, head, progress, lr, resume)
+    common = (steps, seed, base, head, progress, lr, resume, config)
     held_out: list[ImageResult] = []
     summary, worst_images = None, None
     if folds:
