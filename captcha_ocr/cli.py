@@ -473,8 +473,9 @@ def add_training_commands(commands: argparse._SubParsersAction) -> None:
     start.add_argument("--from-scratch", dest="base", action="store_const", const=None,
                        help="start from random weights instead of a base model")  # fmt: skip
     training.add_argument("--config", type=Path, metavar="YAML",
-                          help="a LightningCLI config layered on the recipe, such as configs/base.yaml (the base "
-                          "model's network); fine-tuning always takes the --base model's network")  # fmt: skip
+                          help="a LightningCLI config layered on the recipe, such as another network "
+                          "(configs/ablations/wide.yaml); fine-tuning always takes the --base model's "
+                          "network")  # fmt: skip
     training.add_argument("--head", choices=("map", "reinit"), default="map",
                           help="with --base: copy the rows of the characters both charsets share (map) or start "
                           "the output layers afresh (reinit)")  # fmt: skip

@@ -362,8 +362,8 @@ def train_folder(
         lr: Peak learning rate (default: the recipe's).
         resume: Continue each interrupted run of an earlier call with the same ``out`` from its
             last saved state (every ``RESUME_EVERY`` steps) instead of starting it again.
-        config: A LightningCLI config layered on the recipe (``configs/base.yaml``: the base
-            model's network); when fine-tuning, the network is ``base``'s whatever it says.
+        config: A LightningCLI config layered on the recipe (for example another network,
+            ``configs/ablations/wide.yaml``); when fine-tuning, the network is ``base``'s whatever it says.
 
     Raises:
         ValueError: Too few labels, a bad file, or ``unlabelled`` without an estimate.
