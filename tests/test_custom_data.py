@@ -248,6 +248,8 @@ def test_train_command_names_bad_input(make_folder, tmp_path: Path, capsys) -> N
     assert "self-training chooses its confidence on the estimate's readings" in capsys.readouterr().err
     assert cli(["train", str(tmp_path / "more"), "--unlabelled", str(tmp_path / "nowhere")]) == 2
     assert "--unlabelled: no folder at" in capsys.readouterr().err
+    assert cli(["train", str(tmp_path / "more"), "--config", str(tmp_path / "missing.yaml")]) == 2
+    assert "--config: no file at" in capsys.readouterr().err
     assert cli(["train", str(tmp_path / "more"), "--base", "model.onnx"]) == 2
     assert "an .onnx file cannot be trained further: give its .pt file (model.pt)" in capsys.readouterr().err
     assert cli(["train", str(tmp_path / "more"), "--base", "notes.txt"]) == 2
